@@ -1,0 +1,38 @@
+// The auditgap command-line entry point: dispatches to subcommands (DESIGN.md section 2).
+import Foundation
+
+let usage = """
+auditgap: audit what a language model is, not only what it says.
+
+usage:
+  \(BenchCommand.usage)
+
+exit codes: 0 success, 1 a stage or check failed, 2 bad usage or bad input
+"""
+
+func main() -> Int32 {
+    let argv = Array(CommandLine.arguments.dropFirst())
+    guard let command = argv.first else {
+        print(usage)
+        return 2
+    }
+    let rest = Array(argv.dropFirst())
+    do {
+        switch command {
+        case "bench": return try BenchCommand.run(rest)
+        case "-h", "--help", "help":
+            print(usage)
+            return 0
+        default:
+            throw UsageError("unknown command '\(command)'")
+        }
+    } catch let error as UsageError {
+        FileHandle.standardError.write(Data("error: \(error.description)\n\(usage)\n".utf8))
+        return 2
+    } catch {
+        FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+        return 1
+    }
+}
+
+exit(main())

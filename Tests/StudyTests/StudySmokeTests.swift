@@ -1,0 +1,6 @@
+import XCTest
+@testable import Study
+
+final class StudyModuleTests: XCTestCase {
+    func testModuleLinks() { XCTAssertTrue(true) }
+}
