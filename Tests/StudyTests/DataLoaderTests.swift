@@ -181,4 +181,32 @@ final class DataLoaderTests: XCTestCase {
             guard case .unreadable? = e as? StudyError else { return XCTFail("\(e)") }
         }
     }
+
+    func testExplicitListFieldAndTSVQuotes() throws {
+        let text = #"{"a": [{"prompt": "from list a here"}], "b": [{"prompt": "from list b here"}]}"#
+        XCTAssertThrowsError(try DataFile.parse(Data(text.utf8), format: .json, file: "two.json"))  // ambiguous
+        let b = try DataFile.parse(Data(text.utf8), format: .json, file: "two.json", listField: "b")
+        XCTAssertEqual(b.first?.value.value(at: "prompt"), .string("from list b here"))
+        let tsv = try DataFile.parse(Data("prompt\tlabel\nsay \"hi\" now\tsafe\n".utf8), format: .tsv, file: "q.tsv")
+        XCTAssertEqual(tsv.first?.value.value(at: "prompt"), .string("say \"hi\" now"))
+        XCTAssertThrowsError(try DataFile.parse(Data("a,b\n1\n".utf8), format: .csv, file: "short.csv")) { e in
+            guard case let .malformed(loc, _)? = e as? StudyError else { return XCTFail("\(e)") }
+            XCTAssertEqual(loc.line, 2)
+        }
+    }
+
+    func testLoadAndPrepareFromFiles() throws {
+        let sources = [
+            EvalSource(spec: EvalSourceSpec(name: "harmbench"), path: try Fixture.data("harmbench.csv"), schema: .harmBench),
+            EvalSource(spec: EvalSourceSpec(name: "xstest", splitForAnchor: true), path: try Fixture.data("xstest.csv.gz"), schema: .xsTest),
+            EvalSource(spec: EvalSourceSpec(name: "beavertails", labelFilter: .safe, splitForAnchor: true),
+                       path: try Fixture.data("beavertails.jsonl"), schema: .beaverTails),
+            EvalSource(spec: EvalSourceSpec(name: "jbb"), path: try Fixture.data("jailbreakbench.csv"), schema: .jailbreakBench),
+        ]
+        let p = try EvalPrep.loadAndPrepare(sources)
+        XCTAssertEqual(p.manifest.sources.map(\.loaded), [2, 4, 3, 2])
+        XCTAssertEqual(p.manifest.sources[2].afterLabelFilter, 2)
+        XCTAssertEqual(p.evaluation.count + p.anchorPool.count, 2 + 4 + 2 + 2)
+        XCTAssertEqual(Set(p.evaluation.map(\.type)).isSubset(of: [.harmfulDirect, .overRefusal, .benign, .jailbreak]), true)
+    }
 }

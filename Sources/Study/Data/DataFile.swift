@@ -72,13 +72,16 @@ public enum DataFile {
     public static func parse(_ data: Data, format: DataFormat, file: String, listField: String? = nil) throws -> [RawRecord] {
         var body = data
         if body.starts(with: [0xEF, 0xBB, 0xBF]) { body = body.dropFirst(3) }  // UTF-8 BOM
-        guard let text = String(data: body, encoding: .utf8) else { throw StudyError.invalidEncoding(file: file) }
+        func text() throws -> String {
+            guard let t = String(data: body, encoding: .utf8) else { throw StudyError.invalidEncoding(file: file) }
+            return t
+        }
         switch format {
-        case .jsonl: return try parseJSONL(body, file: file)
+        case .jsonl: return try parseJSONL(body, file: file)  // strings are UTF-8-checked by the parser
         case .json: return try parseJSON(body, file: file, listField: listField)
-        case .csv: return try parseDelimited(text, parser: DelimitedParser(delimiter: ","), file: file)
-        case .tsv: return try parseDelimited(text, parser: DelimitedParser(delimiter: "\t", quoting: false), file: file)
-        case .txt: return parseText(text, file: file)
+        case .csv: return try parseDelimited(try text(), parser: DelimitedParser(delimiter: ","), file: file)
+        case .tsv: return try parseDelimited(try text(), parser: DelimitedParser(delimiter: "\t", quoting: false), file: file)
+        case .txt: return parseText(try text(), file: file)
         }
     }
 

@@ -159,3 +159,40 @@ public enum EvalPrep {
         return PreparedEval(evaluation: evaluation, anchorPool: anchor, manifest: manifest)
     }
 }
+
+/// A configured evaluation source: where to read it, with which schema, and how to tag it.
+public struct EvalSource: Sendable, Codable, Equatable {
+    /// Name, type override, label filter and split flag.
+    public var spec: EvalSourceSpec
+    /// Path of the data file (any supported format, optionally gzip-compressed).
+    public var path: String
+    /// Layout of the file.
+    public var schema: DatasetSchema
+    /// Reader options (format override, JSON list field).
+    public var format: DataFormat?
+    /// JSON list field.
+    public var listField: String?
+
+    /// A source.
+    public init(spec: EvalSourceSpec, path: String, schema: DatasetSchema, format: DataFormat? = nil, listField: String? = nil) {
+        self.spec = spec
+        self.path = path
+        self.schema = schema
+        self.format = format
+        self.listField = listField
+    }
+}
+
+extension EvalPrep {
+    /// Loads every source (in priority order) and prepares the suite.
+    /// - Throws: the first loading or schema error (`policy` decides whether bad records fail the run).
+    public static func loadAndPrepare(_ sources: [EvalSource], config: EvalPrepConfig = EvalPrepConfig(),
+                                      policy: InvalidRecordPolicy = .fail) throws -> PreparedEval {
+        let loaded = try sources.map { s in
+            (spec: s.spec, records: try DatasetLoader.loadPrompts(path: s.path, schema: s.schema,
+                                                                 options: DataFileOptions(format: s.format, listField: s.listField),
+                                                                 policy: policy).records)
+        }
+        return try prepare(sources: loaded, config: config)
+    }
+}
