@@ -134,6 +134,7 @@ final class ReportTests: XCTestCase {
         let ids = report.figures.map(\.id)
         XCTAssertEqual(Set(report.figures.map(\.section)), ["behaviour", "fine-tuning", "perturbation", "lvs-bars"])
         XCTAssertTrue(ids.contains("behaviour-refusal-rates"))
+        XCTAssertTrue(ids.contains("probe-auroc-gap"))
         XCTAssertTrue(ids.contains("lvs-bars-eps-0-001"))
         XCTAssertTrue(ids.contains("lvs-by-layer-eps-0-001"))
         XCTAssertEqual(html.components(separatedBy: "<svg ").count - 1, report.figures.count)

@@ -37,9 +37,19 @@ public enum ReportFigures {
         Figure(id: slug(id), section: section, caption: caption, svg: bar.svg(), csv: bar.csv())
     }
 
-    /// Refusal rate on harmful prompts and over-refusal on benign prompts per model, with Wilson CIs.
+    /// Refusal rate on harmful prompts and over-refusal on benign prompts per model, with Wilson CIs;
+    /// audit-probe AUROC and calibrated gap per model.
     static func behaviour(_ r: ReportInputs) -> [Figure] {
-        guard !r.behaviour.isEmpty else { return [] }
+        var figures: [Figure] = []
+        if !r.probes.isEmpty {
+            let chart = BarChart(title: "Audit probe: ranking vs calibration", xTitle: "Metric", yTitle: "Value",
+                                 categories: ["AUROC", "Calibrated gap"],
+                                 series: r.probes.map { BarSeries(name: $0.model, values: [$0.auroc, $0.gap]) })
+            figures.append(figure("probe-auroc-gap", "behaviour",
+                                  "Fixed audit probe on held-out safe/unsafe responses: AUROC (ordinal signal) and calibrated gap (mean sigmoid on unsafe minus safe).",
+                                  bar: chart))
+        }
+        guard !r.behaviour.isEmpty else { return figures }
         let groups = ["all-harmful", "all-benign"]
         let series = r.behaviour.map { m -> BarSeries in
             let props = groups.map { g -> Proportion? in
@@ -52,7 +62,7 @@ public enum ReportFigures {
                              categories: ["harmful (refusal)", "benign (over-refusal)"], series: series)
         return [figure("behaviour-refusal-rates", "behaviour",
                        "Refusal rate on harmful prompts and over-refusal rate on benign / over-refusal prompts; error bars are Wilson 95% intervals.",
-                       bar: chart)]
+                       bar: chart)] + figures
     }
 
     /// Judged compliance and refusal versus fine-tuning epoch.
