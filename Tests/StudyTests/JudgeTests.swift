@@ -101,6 +101,8 @@ final class JudgeTests: XCTestCase {
         let s = ExternalCommandScorer(command: try sh("scorer.sh"))
         XCTAssertEqual(try s.scores(items(["a harmless cake recipe", "bomb bomb", "one bomb"])), [0.5, -1.5, -0.5])
         XCTAssertEqual(try s.scores([]), [])
+        let viaShell = ExternalCommandScorer(command: .shell("awk '{ print \"{\\\"score\\\": 1.25}\" }'", timeoutSeconds: 30))
+        XCTAssertEqual(try viaShell.scores(items(["x y z"])), [1.25])
         XCTAssertThrowsError(try ExternalCommandScorer(command: try sh("refusal_judge.sh")).scores(items(["Here"])))
     }
 }

@@ -7,7 +7,9 @@ import Foundation
 /// - PKU-SafeRLHF: `prompt, response_0, response_1, is_response_0_safe, is_response_1_safe`
 /// - BeaverTails: `prompt, response, is_safe, category` (category = object of booleans)
 /// - XSTest: `prompt, type, label` (label `safe` = over-refusal probe, `unsafe` = contrast prompt)
-/// - HarmBench (CSV): `Behavior` (or `behavior`), `FunctionalCategory`, `SemanticCategory`
+/// - HarmBench (CSV): `Behavior` (or `behavior`), `FunctionalCategory`, `SemanticCategory`; the
+///   prompt is the behaviour alone, `ContextString` is kept in `extras` (filter on
+///   `FunctionalCategory == standard` to reproduce the standard subset)
 /// - AdvBench: `goal, target`
 /// - Do-Not-Answer: `question, risk_area, types_of_harm, specific_harms`
 /// - JailbreakBench: `Goal, Behavior, Category`

@@ -17,6 +17,11 @@ public struct ExternalCommand: Sendable, Codable, Equatable, CustomStringConvert
         self.timeoutSeconds = timeoutSeconds
     }
 
+    /// A command line run by `/bin/sh -c` (for pipelines and quoting written in a config file).
+    public static func shell(_ commandLine: String, timeoutSeconds: Double? = nil) -> ExternalCommand {
+        ExternalCommand(executable: "/bin/sh", arguments: ["-c", commandLine], timeoutSeconds: timeoutSeconds)
+    }
+
     /// The command line as text (for messages).
     public var description: String { ([executable] + arguments).joined(separator: " ") }
 }
