@@ -96,8 +96,8 @@ def save_dir(name, model, arch, head="causalLM", bf16=False):
     os.makedirs(path)
     model.save_pretrained(path, safe_serialization=True)
     if bf16:
-        model.to(torch.bfloat16).save_pretrained(os.path.join(path, "bf16"), safe_serialization=True)
-        model.to(torch.float32)
+        import copy
+        copy.deepcopy(model).to(torch.bfloat16).save_pretrained(os.path.join(path, "bf16"), safe_serialization=True)
     with open(os.path.join(path, "modelconfig.json"), "w") as f:
         json.dump(model_config_json(model.config, arch, head), f, indent=1)
     return path
