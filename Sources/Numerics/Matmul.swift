@@ -16,8 +16,8 @@ public func sgemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Flo
 
 extension Tensor {
     /// Matrix product of the last two dimensions, with optional transposes ("transpose as a
-    /// flag": no data is moved). Leading dimensions are batch dimensions; a rank-2 right
-    /// operand is shared by every batch entry. The output is allocated uninitialised and
+    /// flag": no data is moved). Leading dimensions are batch dimensions; a rank-2 operand
+    /// is shared by every batch entry of the other. The output is allocated uninitialised and
     /// written by sgemm with beta = 0.
     public static func matmul(_ a: Tensor, _ b: Tensor, transposeA: Bool = false,
                               transposeB: Bool = false) -> Tensor {
@@ -28,9 +28,9 @@ extension Tensor {
         let kb = transposeB ? bCols : bRows, n = transposeB ? bRows : bCols
         precondition(k == kb, "matmul inner dimensions differ: \(a.shape)\(transposeA ? "ᵀ" : "") x \(b.shape)\(transposeB ? "ᵀ" : "")")
         let batchA = a.count / Swift.max(aRows * aCols, 1), batchB = b.count / Swift.max(bRows * bCols, 1)
-        precondition(b.rank == 2 || Array(a.shape.dropLast(2)) == Array(b.shape.dropLast(2)),
+        precondition(a.rank == 2 || b.rank == 2 || Array(a.shape.dropLast(2)) == Array(b.shape.dropLast(2)),
                      "matmul batch dimensions differ: \(a.shape) x \(b.shape)")
-        var outShape = Array(a.shape.dropLast(2))
+        var outShape = Array((a.rank >= b.rank ? a.shape : b.shape).dropLast(2))
         outShape += [m, n]
         var out = Tensor(uninitialized: outShape)
         let pc = out.mutablePointer(), pa = a.basePointer, pb = b.basePointer
@@ -45,9 +45,9 @@ extension Tensor {
                   b: pb, ldb: bCols, c: pc, ldc: n)
             return out
         }
-        for i in 0..<batchA {
+        for i in 0..<Swift.max(batchA, batchB) {
             sgemm(transA: transposeA, transB: transposeB, m: m, n: n, k: k,
-                  a: pa + i * aRows * aCols, lda: aCols,
+                  a: pa + (batchA == 1 ? 0 : i * aRows * aCols), lda: aCols,
                   b: pb + (batchB == 1 ? 0 : i * bRows * bCols), ldb: bCols,
                   c: pc + i * m * n, ldc: n)
         }

@@ -292,3 +292,21 @@ extension Ops {
         }
     }
 }
+
+// MARK: - Softmax
+
+extension Ops {
+    /// Softmax along the last axis.
+    public static func softmax(_ x: Variable) -> Variable {
+        let y = Kernels.softmax(x.value)
+        guard Autograd.records(x) else { return Variable(y) }
+        return Variable(y, parents: [x]) { g, _ in [Kernels.softmaxBackward(output: y, grad: g)] }
+    }
+
+    /// Log-softmax along the last axis.
+    public static func logSoftmax(_ x: Variable) -> Variable {
+        let y = Kernels.logSoftmax(x.value)
+        guard Autograd.records(x) else { return Variable(y) }
+        return Variable(y, parents: [x]) { g, _ in [Kernels.logSoftmaxBackward(output: y, grad: g)] }
+    }
+}
