@@ -40,6 +40,16 @@ public final class TransformerModel: @unchecked Sendable {
         try validate()
     }
 
+    /// Builds a model from a loaded checkpoint (HF directory or GGUF).
+    public convenience init(checkpoint: Checkpoint) throws {
+        try self.init(config: checkpoint.config, weights: checkpoint.weights)
+    }
+
+    /// Loads a Hugging Face model directory or a `.gguf` file.
+    public static func load(path: String) throws -> TransformerModel {
+        try TransformerModel(checkpoint: Checkpoint.load(path: path))
+    }
+
     /// Checks presence and shapes of the weights the forward pass reads.
     func validate() throws {
         let c = config, d = c.hiddenSize
