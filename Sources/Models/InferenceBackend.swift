@@ -41,7 +41,10 @@ final class InferenceBackend: BlockBackend {
     }
 
     func linear(_ x: Tensor, _ module: String) -> Tensor {
-        let y = ModelOps.linear(x, model.tensor(module + ".weight"), bias: model.optionalTensor(module + ".bias"))
+        var y = ModelOps.linear(x, model.tensor(module + ".weight"), bias: model.optionalTensor(module + ".bias"))
+        if let lora = model.adapters[module] {
+            ModelOps.addLowRank(&y, x, a: lora.a.value, b: lora.b.value, scale: lora.scale)
+        }
         return y
     }
 

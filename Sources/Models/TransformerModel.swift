@@ -17,8 +17,15 @@ public final class TransformerModel: @unchecked Sendable {
     public let config: ModelConfig
     /// Parameter paths and layout choices of the family.
     public let spec: ArchitectureSpec
-    /// Weights by checkpoint path (internal layout).
-    public internal(set) var weights: [String: Tensor]
+    /// Parameters by checkpoint path (internal layout), frozen (requiresGrad false) unless
+    /// made trainable; optimisers step these Variables and inference reads their values.
+    public internal(set) var parameters: [String: Variable]
+    /// LoRA adapters by wrapped module path (`model.layers.0.self_attn.q_proj`).
+    public internal(set) var adapters: [String: LoRAAdapter] = [:]
+    /// Hyper-parameters of the installed adapters (nil without LoRA).
+    public internal(set) var loraConfig: LoRAConfig?
+    /// Current weight values by checkpoint path (internal layout).
+    public var weights: [String: Tensor] { parameters.mapValues(\.value) }
     /// RoPE frequencies (nil for GPT-2).
     let rope: RotaryEmbedding?
 
@@ -34,7 +41,13 @@ public final class TransformerModel: @unchecked Sendable {
         // Drop RoPE buffers some exporters keep.
         for key in w.keys where key.hasSuffix("rotary_emb.inv_freq") { w[key] = nil }
         spec = s
-        weights = w
+        var params: [String: Variable] = [:]
+        for (name, t) in w {
+            let v = Variable(t)
+            v.name = name
+            params[name] = v
+        }
+        parameters = params
         rope = s.usesRope ? RotaryEmbedding(headDim: config.headDim, theta: config.ropeTheta, scaling: config.ropeScaling)
                           : nil
         try validate()
@@ -54,7 +67,7 @@ public final class TransformerModel: @unchecked Sendable {
     func validate() throws {
         let c = config, d = c.hiddenSize
         func need(_ name: String, _ shape: [Int]) throws {
-            guard let t = weights[name] else { throw ModelError.missingWeight(name: name, source: "\(c.architecture) model") }
+            guard let t = parameters[name]?.value else { throw ModelError.missingWeight(name: name, source: "\(c.architecture) model") }
             guard t.shape == shape else {
                 throw ModelError.badWeightShape(name: name, source: "\(c.architecture) model", shape: t.shape, expected: shape)
             }
@@ -89,13 +102,20 @@ public final class TransformerModel: @unchecked Sendable {
     /// The weight at `name` (validated at init; a missing name is a programming error).
     @inline(__always)
     func tensor(_ name: String) -> Tensor {
-        guard let t = weights[name] else { preconditionFailure("TransformerModel: no weight \(name)") }
-        return t
+        guard let v = parameters[name] else { preconditionFailure("TransformerModel: no weight \(name)") }
+        return v.value
     }
 
     /// The weight at `name` if the checkpoint has it (biases).
     @inline(__always)
-    func optionalTensor(_ name: String) -> Tensor? { weights[name] }
+    func optionalTensor(_ name: String) -> Tensor? { parameters[name]?.value }
+
+    /// The parameter Variable at `name` (validated at init).
+    @inline(__always)
+    func parameter(_ name: String) -> Variable {
+        guard let v = parameters[name] else { preconditionFailure("TransformerModel: no weight \(name)") }
+        return v
+    }
 
     /// Checks ids against the vocabulary.
     func checkIds(_ ids: [Int]) throws {

@@ -311,6 +311,7 @@ def make_lora(model, ids, mask, pos):
     if os.path.exists(os.path.join(path, "README.md")):
         os.remove(os.path.join(path, "README.md"))
     labels = ids.masked_fill(mask == 0, -100)
+    labels[1, PAD] = -100  # the first real token of a left-padded row is predicted from padding: skip it
     peft_model.train()
     out = peft_model(input_ids=ids, attention_mask=mask, position_ids=pos, labels=labels)
     out.loss.backward()
