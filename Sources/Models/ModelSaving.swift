@@ -26,9 +26,8 @@ public enum ModelSaving {
                                         "vocab.json", "merges.txt", "tokenizer.model", "generation_config.json",
                                         "chat_template.jinja", "added_tokens.json"]
 
-    static func writeJSON(_ object: Any, to url: URL) throws {
-        let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
-        try data.write(to: url, options: .atomic)
+    static func writeJSON(_ object: JSONValue, to url: URL) throws {
+        try Data((object.serialized(indent: 0) + "\n").utf8).write(to: url, options: .atomic)
     }
 }
 
@@ -41,15 +40,17 @@ extension TransformerModel {
         for (name, v) in loraParameters { tensors[ModelSaving.peftPrefix + name] = v.value }
         try SafeTensors.write(tensors, to: directory.appendingPathComponent("adapter_model.safetensors"),
                               metadata: ["format": "pt"])
-        let config: [String: Any] = [
-            "peft_type": "LORA", "task_type": self.config.head == .causalLM ? "CAUSAL_LM" : "SEQ_CLS",
-            "r": cfg.rank, "lora_alpha": cfg.alpha, "lora_dropout": cfg.dropout,
-            "target_modules": cfg.targetModules, "bias": "none", "fan_in_fan_out": false,
-            "use_rslora": cfg.useRSLoRA, "use_dora": false, "init_lora_weights": true, "inference_mode": true,
-            "base_model_name_or_path": baseModelNameOrPath ?? NSNull(), "modules_to_save": NSNull(),
-            "layers_to_transform": NSNull(), "layers_pattern": NSNull(), "rank_pattern": [String: Any](),
-            "alpha_pattern": [String: Any](), "revision": NSNull(),
-        ]
+        let alpha: JSONValue = cfg.alpha == cfg.alpha.rounded() ? .int(Int(cfg.alpha)) : .double(cfg.alpha)
+        let config: JSONValue = .object([
+            "peft_type": .string("LORA"), "task_type": .string(self.config.head == .causalLM ? "CAUSAL_LM" : "SEQ_CLS"),
+            "r": .int(cfg.rank), "lora_alpha": alpha, "lora_dropout": .double(cfg.dropout),
+            "target_modules": .array(cfg.targetModules.map { .string($0) }), "bias": .string("none"),
+            "fan_in_fan_out": .bool(false), "use_rslora": .bool(cfg.useRSLoRA), "use_dora": .bool(false),
+            "init_lora_weights": .bool(true), "inference_mode": .bool(true),
+            "base_model_name_or_path": baseModelNameOrPath.map { .string($0) } ?? .null, "modules_to_save": .null,
+            "layers_to_transform": .null, "layers_pattern": .null, "rank_pattern": .object([:]),
+            "alpha_pattern": .object([:]), "revision": .null,
+        ])
         try ModelSaving.writeJSON(config, to: directory.appendingPathComponent("adapter_config.json"))
     }
 
@@ -82,17 +83,22 @@ extension TransformerModel {
         try SafeTensors.write(hfWeights(), to: directory.appendingPathComponent("model.safetensors"), dtype: dtype,
                               metadata: ["format": "pt"])
         let dtypeName = dtype == .f32 ? "float32" : dtype == .bf16 ? "bfloat16" : "float16"
-        var configObject: [String: Any]
+        let configURL = directory.appendingPathComponent("config.json")
         if let src = sourceDirectory,
            let data = fm.contents(atPath: src.appendingPathComponent("config.json").path),
-           let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any] {
-            configObject = json
+           var text = String(data: data, encoding: .utf8) {
+            // Copied verbatim (transformers reads its own file back unchanged) except the dtype.
+            for key in ["torch_dtype", "dtype"] {
+                for old in ["float32", "bfloat16", "float16"] {
+                    text = text.replacingOccurrences(of: "\"\(key)\": \"\(old)\"", with: "\"\(key)\": \"\(dtypeName)\"")
+                }
+            }
+            try Data(text.utf8).write(to: configURL, options: .atomic)
         } else {
-            configObject = hfConfigJSON()
+            var generated = hfConfigJSON()
+            generated["dtype"] = .string(dtypeName)
+            try ModelSaving.writeJSON(.object(generated), to: configURL)
         }
-        configObject["torch_dtype"] = nil
-        configObject["dtype"] = dtypeName
-        try ModelSaving.writeJSON(configObject, to: directory.appendingPathComponent("config.json"))
         if let src = sourceDirectory {
             for file in ModelSaving.companionFiles {
                 let from = src.appendingPathComponent(file), to = directory.appendingPathComponent(file)
@@ -103,50 +109,97 @@ extension TransformerModel {
     }
 
     /// A transformers config.json for this model generated from `ModelConfig`.
-    public func hfConfigJSON() -> [String: Any] {
+    public func hfConfigJSON() -> [String: JSONValue] {
         let c = config
-        var j: [String: Any] = ["vocab_size": c.vocabSize, "tie_word_embeddings": spec.lmHead == spec.embed]
-        if let p = c.padTokenId { j["pad_token_id"] = p }
-        if let b = c.bosTokenId { j["bos_token_id"] = b }
-        if let e = c.eosTokenIds.first { j["eos_token_id"] = c.eosTokenIds.count == 1 ? e as Any : c.eosTokenIds as Any }
+        var j: [String: JSONValue] = ["vocab_size": .int(c.vocabSize), "tie_word_embeddings": .bool(spec.lmHead == spec.embed)]
+        if let p = c.padTokenId { j["pad_token_id"] = .int(p) }
+        if let b = c.bosTokenId { j["bos_token_id"] = .int(b) }
+        if !c.eosTokenIds.isEmpty {
+            j["eos_token_id"] = c.eosTokenIds.count == 1 ? .int(c.eosTokenIds[0]) : .array(c.eosTokenIds.map { .int($0) })
+        }
         let cls = c.head == .sequenceClassification
-        if cls { j["num_labels"] = c.numLabels }
+        if cls { j["num_labels"] = .int(c.numLabels) }
         switch c.architecture {
         case .gpt2:
-            j["model_type"] = "gpt2"
-            j["architectures"] = [cls ? "GPT2ForSequenceClassification" : "GPT2LMHeadModel"]
-            j["n_embd"] = c.hiddenSize; j["n_layer"] = c.numLayers; j["n_head"] = c.numHeads
-            j["n_positions"] = c.maxPositions; j["n_inner"] = c.intermediateSize
-            j["layer_norm_epsilon"] = c.normEps; j["activation_function"] = c.hiddenAct
+            j["model_type"] = .string("gpt2")
+            j["architectures"] = .array([.string(cls ? "GPT2ForSequenceClassification" : "GPT2LMHeadModel")])
+            j["n_embd"] = .int(c.hiddenSize); j["n_layer"] = .int(c.numLayers); j["n_head"] = .int(c.numHeads)
+            j["n_positions"] = .int(c.maxPositions); j["n_inner"] = .int(c.intermediateSize)
+            j["layer_norm_epsilon"] = .double(c.normEps); j["activation_function"] = .string(c.hiddenAct)
             return j
         case .llama, .qwen2, .gemma2:
             let names = ["llama": "Llama", "qwen2": "Qwen2", "gemma2": "Gemma2"]
             let prefix = names[c.architecture.rawValue] ?? "Llama"
-            j["model_type"] = c.architecture.rawValue
-            j["architectures"] = [prefix + (cls ? "ForSequenceClassification" : "ForCausalLM")]
-            j["hidden_size"] = c.hiddenSize; j["intermediate_size"] = c.intermediateSize
-            j["num_hidden_layers"] = c.numLayers; j["num_attention_heads"] = c.numHeads
-            j["num_key_value_heads"] = c.numKVHeads; j["head_dim"] = c.headDim
-            j["max_position_embeddings"] = c.maxPositions; j["rms_norm_eps"] = c.normEps
-            j["rope_theta"] = c.ropeTheta
-            j[c.architecture == .gemma2 ? "hidden_activation" : "hidden_act"] = c.hiddenAct
+            j["model_type"] = .string(c.architecture.rawValue)
+            j["architectures"] = .array([.string(prefix + (cls ? "ForSequenceClassification" : "ForCausalLM"))])
+            j["hidden_size"] = .int(c.hiddenSize); j["intermediate_size"] = .int(c.intermediateSize)
+            j["num_hidden_layers"] = .int(c.numLayers); j["num_attention_heads"] = .int(c.numHeads)
+            j["num_key_value_heads"] = .int(c.numKVHeads); j["head_dim"] = .int(c.headDim)
+            j["max_position_embeddings"] = .int(c.maxPositions); j["rms_norm_eps"] = .double(c.normEps)
+            j[c.architecture == .gemma2 ? "hidden_activation" : "hidden_act"] = .string(c.hiddenAct)
+            var rope: [String: JSONValue] = ["rope_theta": .double(c.ropeTheta), "rope_type": .string("default")]
             switch c.ropeScaling {
             case .none: break
-            case .linear(let f): j["rope_scaling"] = ["rope_type": "linear", "factor": f]
+            case .linear(let f): rope["rope_type"] = .string("linear"); rope["factor"] = .double(f)
             case .llama3(let f, let lo, let hi, let orig):
-                j["rope_scaling"] = ["rope_type": "llama3", "factor": f, "low_freq_factor": lo, "high_freq_factor": hi,
-                                     "original_max_position_embeddings": orig]
+                rope["rope_type"] = .string("llama3"); rope["factor"] = .double(f)
+                rope["low_freq_factor"] = .double(lo); rope["high_freq_factor"] = .double(hi)
+                rope["original_max_position_embeddings"] = .int(orig)
             }
-            if c.architecture == .qwen2 { j["use_sliding_window"] = false }
-            if c.architecture == .llama { j["attention_bias"] = c.attentionBias }
+            j["rope_parameters"] = .object(rope)
+            if c.architecture == .qwen2 { j["use_sliding_window"] = .bool(false) }
+            if c.architecture == .llama { j["attention_bias"] = .bool(c.attentionBias) }
             if c.architecture == .gemma2 {
-                j["query_pre_attn_scalar"] = c.queryPreAttnScalar ?? Double(c.headDim)
-                j["attn_logit_softcapping"] = c.attnLogitSoftcap ?? NSNull()
-                j["final_logit_softcapping"] = c.finalLogitSoftcap ?? NSNull()
-                j["sliding_window"] = c.slidingWindow ?? 4096
-                j["layer_types"] = spec.blocks.map { $0.window == nil ? "full_attention" : "sliding_attention" }
+                j["query_pre_attn_scalar"] = .int(Int(c.queryPreAttnScalar ?? Double(c.headDim)))
+                j["attn_logit_softcapping"] = c.attnLogitSoftcap.map { .double($0) } ?? .null
+                j["final_logit_softcapping"] = c.finalLogitSoftcap.map { .double($0) } ?? .null
+                j["sliding_window"] = .int(c.slidingWindow ?? 4096)
+                j["layer_types"] = .array(spec.blocks.map { .string($0.window == nil ? "full_attention" : "sliding_attention") })
             }
             return j
         }
+    }
+}
+
+/// A JSON value that keeps integers and floating-point numbers apart (transformers' config
+/// validation rejects `30` where it expects a float).
+public indirect enum JSONValue: Sendable, Equatable {
+    case null, bool(Bool), int(Int), double(Double), string(String), array([JSONValue]), object([String: JSONValue])
+
+    /// Pretty JSON text with sorted keys.
+    public func serialized(indent: Int) -> String {
+        let pad = String(repeating: "  ", count: indent + 1), end = String(repeating: "  ", count: indent)
+        switch self {
+        case .null: return "null"
+        case .bool(let b): return b ? "true" : "false"
+        case .int(let i): return String(i)
+        case .double(let d):
+            if d.isFinite && d == d.rounded() && abs(d) < 1e15 { return String(format: "%.1f", d) }
+            return d.isFinite ? "\(d)" : "null"
+        case .string(let s): return JSONValue.quote(s)
+        case .array(let a):
+            if a.isEmpty { return "[]" }
+            return "[\n" + a.map { pad + $0.serialized(indent: indent + 1) }.joined(separator: ",\n") + "\n" + end + "]"
+        case .object(let o):
+            if o.isEmpty { return "{}" }
+            return "{\n" + o.keys.sorted().map { pad + JSONValue.quote($0) + ": " + o[$0]!.serialized(indent: indent + 1) }
+                .joined(separator: ",\n") + "\n" + end + "}"
+        }
+    }
+
+    static func quote(_ s: String) -> String {
+        var out = "\""
+        for ch in s.unicodeScalars {
+            switch ch {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\t": out += "\\t"
+            case "\r": out += "\\r"
+            default:
+                if ch.value < 0x20 { out += String(format: "\\u%04x", ch.value) } else { out.unicodeScalars.append(ch) }
+            }
+        }
+        return out + "\""
     }
 }
