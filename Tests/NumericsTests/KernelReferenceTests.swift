@@ -153,6 +153,11 @@ final class KernelReferenceTests: XCTestCase {
             } } }
             assertClose(got, ref, 2e-6, "attention cap \(String(describing: cap)) causal \(causal) window \(String(describing: win))")
         }
+        // The additive form agrees with the rule: causal + window 2 + offset 1, key 0 padded.
+        let small = AttentionMask(causal: true, slidingWindow: 2, keyMask: [false, true, true, true], queryOffset: 1)
+        let add = small.additive(batch: 1, queries: 2, keys: 4).scalars
+        let inf = -Float.infinity
+        XCTAssertEqual(add, [inf, 0, inf, inf, /* query at position 2 */ inf, 0, 0, inf])
         // A query that sees no key produces zeros, not NaN.
         let allMasked = AttentionMask(causal: false, keyMask: [Bool](repeating: false, count: b * s))
         let z = Kernels.attention(q: q, k: k, v: v, scale: 1, softcap: nil, mask: allMasked, keepProbabilities: true)
