@@ -74,3 +74,27 @@ final class HalfPrecisionTests: XCTestCase {
         XCTAssertEqual(out[3], 65536, "65504 rounds to 65536 in bfloat16")
     }
 }
+
+final class HalfPrecisionBulkTests: XCTestCase {
+    /// The vectorised bulk loops agree with the scalar conversion on every bit pattern.
+    func testBulkMatchesScalarOnEveryPattern() {
+        let n = 1 << 16
+        var raw = [UInt8](repeating: 0, count: 2 * n + 1)
+        for v in 0..<n {
+            raw[1 + 2 * v] = UInt8(v & 0xFF)
+            raw[2 + 2 * v] = UInt8(v >> 8)
+        }
+        var f16 = [Float](repeating: 0, count: n), bf16 = [Float](repeating: 0, count: n)
+        raw.withUnsafeBytes { buf in
+            f16.withUnsafeMutableBufferPointer { HalfPrecision.convertF16(buf.baseAddress! + 1, count: n, to: $0.baseAddress!) }
+            bf16.withUnsafeMutableBufferPointer { HalfPrecision.convertBF16(buf.baseAddress! + 1, count: n, to: $0.baseAddress!) }
+        }
+        var bad = 0
+        for v in 0..<n {
+            let want = HalfPrecision.f16ToFloat(UInt16(v))
+            if !(f16[v].bitPattern == want.bitPattern || (f16[v].isNaN && want.isNaN)) { bad += 1 }
+            if bf16[v].bitPattern != HalfPrecision.bf16ToFloat(UInt16(v)).bitPattern { bad += 1 }
+        }
+        XCTAssertEqual(bad, 0)
+    }
+}
