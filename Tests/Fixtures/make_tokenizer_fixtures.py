@@ -234,6 +234,11 @@ CONVERSATIONS = {
     "bad_alternation": [{"role": "user", "content": "a"}, {"role": "user", "content": "b"}],
 }
 
+TOOLS = [{"type": "function", "function": {"name": "get_weather", "description": "Weather for a city",
+                                          "parameters": {"type": "object", "properties": {
+                                              "city": {"type": "string", "description": "City name"}},
+                                              "required": ["city"]}}}]
+
 TEMPLATES = {
     # template file -> (tokenizer fixture, bos, eos)
     "llama31": ("llama3", "<|begin_of_text|>", "<|eot_id|>"),
@@ -262,9 +267,120 @@ def render_templates(toks):
                 except Exception as e:  # raise_exception in the template
                     entry["error"] = str(e)
                 results.append(entry)
+        if tname in ("llama31", "qwen25"):
+            for cname in ("user_only", "system_user"):
+                conv = CONVERSATIONS[cname]
+                entry = {"template": tname, "tokenizer": tokname, "conversation": cname + "_tools", "messages": conv,
+                         "add_generation_prompt": True, "bos_token": bos, "eos_token": eos, "tools": ordered(TOOLS)}
+                entry["text"] = fast.apply_chat_template(conv, tools=TOOLS, tokenize=False, add_generation_prompt=True)
+                results.append(entry)
     with open(os.path.join(OUT, "chat_expected.json"), "w", encoding="utf-8") as f:
         json.dump(results, f, ensure_ascii=False, indent=1)
     return results
+
+
+MSGS = [{"role": "system", "content": "sys"}, {"role": "user", "content": "u1"},
+        {"role": "assistant", "content": "a1"}, {"role": "user", "content": "u2"}]
+
+# (name, template, context): small templates covering the supported Jinja subset, rendered with
+# transformers' own compiled environment (trim_blocks, lstrip_blocks, loopcontrols, tojson, ...).
+JINJA_CASES = [
+    ("if_elif_else", "{% if x > 2 %}big{% elif x == 2 %}two{% else %}small{% endif %}", {"x": 2}),
+    ("for_loop_vars", "{% for i in items %}{{ loop.index }}/{{ loop.index0 }}/{{ loop.revindex }}/{{ loop.revindex0 }}/"
+     "{{ loop.first }}/{{ loop.last }}/{{ loop.length }};{% endfor %}", {"items": ["a", "b", "c"]}),
+    ("for_else", "{% for i in [] %}x{% else %}empty{% endfor %}", {}),
+    ("for_filter", "{% for i in range(10) if i is even %}{{ i }}{{ loop.length }},{% endfor %}", {}),
+    ("for_unpack", "{% for k, v in d.items() %}{{ k }}={{ v }};{% endfor %}|{% for k, v in d|items %}{{ k }}{% endfor %}",
+     {"d": {"b": 1, "a": 2}}),
+    ("set_scoping", "{% set x = 1 %}{% for i in [1, 2] %}{% set x = i * 10 %}{{ x }}{% endfor %}{{ x }}"
+     "{% if true %}{% set y = 5 %}{% endif %}{{ y }}", {}),
+    ("namespace", "{% set ns = namespace(found=false, n=0) %}{% for m in msgs %}{% if m.role == 'user' %}"
+     "{% set ns.found = true %}{% set ns.n = ns.n + 1 %}{% endif %}{% endfor %}{{ ns.found }} {{ ns.n }}", {"msgs": MSGS}),
+    ("filters_basic", "{{ '  hi  ' | trim }}|{{ 'abc' | upper }}|{{ 'ABC' | lower }}|{{ [1, 2, 3] | length }}|"
+     "{{ 'hello' | length }}|{{ undefined_var | default('dflt') }}|{{ '' | default('e', true) }}|{{ '' | default('e') }}|"
+     "{{ ['a', 'b'] | join(', ') }}|{{ 'hello world' | title }}|{{ 'hELLO' | capitalize }}|{{ [1, 2] | count }}|"
+     "{{ '42' | int + 1 }}|{{ 3.7 | int }}|{{ 'x' | int }}|{{ 2 | float }}|{{ -3 | abs }}|{{ 'a\nb' | indent(2) }}|"
+     "{{ 'abc' | replace('b', 'X') }}|{{ [3, 1, 2] | sort }}|{{ [3, 1, 2] | sort(reverse=true) }}|{{ 'x' | string }}", {}),
+    ("tojson", "{{ d | tojson }}|{{ d | tojson(indent=2) }}|{{ 'caf\u00e9 \"q\" \\n\\t' | tojson }}|"
+     "{{ [1, 2.5, none, true] | tojson }}|{{ d | tojson(separators=(',', ':')) }}|{{ {} | tojson }}|{{ [] | tojson(indent=4) }}|"
+     "{{ d | tojson(sort_keys=true) }}",
+     {"d": {"b": [1, {"x": "y"}], "a": None, "c": 1.5}}),
+    ("tests", "{{ x is defined }}{{ y is defined }}{{ y is undefined }}{{ n is none }}{{ d is mapping }}{{ l is iterable }}"
+     "{{ s is string }}{{ 3 is odd }}{{ 4 is even }}{{ 6 is divisibleby 3 }}{{ x is not none }}{{ l is sequence }}"
+     "{{ d is iterable }}{{ 1 is number }}{{ s is mapping }}{{ s is iterable }}{{ x is equalto 1 }}{{ true is boolean }}"
+     "{{ 1 is integer }}{{ 1.0 is float }}{{ l is mapping }}{{ n is string }}",
+     {"x": 1, "n": None, "d": {"k": 1}, "l": [1], "s": "str"}),
+    ("string_ops", "{{ s.strip() }}|{{ s.lstrip() }}|{{ s.rstrip() }}|{{ s.startswith('  he') }}|{{ s.endswith('o  ') }}|"
+     "{{ 'a,b,,c'.split(',') }}|{{ ' a  b '.split() }}|{{ 'x' ~ 1 ~ none ~ true }}|{{ 'ab' * 3 }}|{{ 'hello'[1:3] }}|"
+     "{{ 'hello'[::-1] }}|{{ 'hello'[-1] }}|{{ 'll' in 'hello' }}|{{ 'z' not in 'hello' }}|{{ 'a-b'.replace('-', '+') }}|"
+     "{{ '\\n\\nx\\n'.strip('\\n') }}|{{ 'Hi'.upper() }}{{ 'Hi'.lower() }}|{{ 'a b c'.split(' ', 1) }}|"
+     "{{ 'x</think>y'.split('</think>')[-1] }}|{{ 'hello'.startswith(('x', 'he')) }}|{{ 'ab' 'cd' }}|{{ 'a\\'b' }}",
+     {"s": "  hello  "}),
+    ("slicing_lists", "{{ l[1:] }}|{{ l[:-1] }}|{{ l[::-1] }}|{{ l[0] }}|{{ l[-1] }}|{{ l[1:3] }}|{{ l | first }}|"
+     "{{ l | last }}|{{ l | reverse | list }}|{{ l[::2] }}|{{ l[10:] }}|{{ l[-2:] }}|{{ 2 in l }}|{{ 9 in l }}",
+     {"l": [1, 2, 3, 4]}),
+    ("arith", "{{ 7 // 2 }} {{ -7 // 2 }} {{ 7 % 3 }} {{ -7 % 3 }} {{ 7 / 2 }} {{ 2 ** 10 }} {{ 1 + 2 * 3 }} "
+     "{{ (1 + 2) * 3 }} {{ 1.5 + 1 }} {{ 10 / 5 }} {{ -3 }} {{ 3 - -3 }} {{ 'n=%d s=%s' % (3, 'x') }}", {}),
+    ("logic", "{{ true and false }} {{ true or false }} {{ not true }} {{ 1 and 2 }} {{ 0 or 'x' }} {{ none or 'd' }} "
+     "{{ 1 < 2 < 3 }} {{ 3 > 2 > 5 }} {{ 'a' if x else 'b' }} {{ 'a' if not x else 'b' }} {{ 'a' < 'b' }} "
+     "{{ 'b' >= 'b' }} {{ 1 == 1.0 }} {{ none == none }} {{ [1, 2] == [1, 2] }} {{ not x is defined }} "
+     "{{ x != 2 }} {{ (x == 1) != (2 % 2 == 0) }}", {"x": True}),
+    ("whitespace_control", "  {%- if true -%}  \n  yes  \n  {%- endif -%}  \n{# comment #}\n  {% if true %}\n    line\n"
+     "  {% endif %}\nend\n", {}),
+    ("lstrip_trim", "a\n    {% for i in l %}\n    {{ i }}\n    {% endfor %}\nb\n  {{ 'expr keeps indent' }}\n"
+     "{% if true %}  x{% endif %}  \n  {#- c -#}  y  {%+ if true %}z{% endif %}\n", {"l": [1, 2]}),
+    ("macro", "{% macro greet(name, punct='!') %}Hi {{ name }}{{ punct }}{% endmacro %}{{ greet('Bob') }} "
+     "{{ greet('Al', '?') }} {{ greet(name='Z') }}", {}),
+    ("set_block", "{% set x %}inner {{ 1 + 1 }}{% endset %}[{{ x }}]{% set a, b = 1, 2 %}{{ a }}{{ b }}", {}),
+    ("break_continue", "{% for i in range(10) %}{% if i == 2 %}{% continue %}{% endif %}{% if i > 4 %}{% break %}"
+     "{% endif %}{{ i }}{% endfor %}", {}),
+    ("dict_access", "{{ m['role'] }} {{ m.role }} {{ m.get('x', 'dflt') }} {{ m.missing is defined }} {{ 'role' in m }} "
+     "{{ m.keys() | list }} {{ m.values() | list }} {{ m }} {{ m.get('role') }}", {"m": {"role": "user", "content": "hi"}}),
+    ("print_types", "{{ none }} {{ true }} {{ 1.0 }} {{ [1, 'a', none] }} {{ {'a': 1} }} {{ 0.1 }} {{ 1e20 }} {{ 2.50 }} "
+     "{{ \"it's\" }} {{ [\"it's\"] }}", {}),
+    ("selectattr_map", "{{ msgs | selectattr('role', 'equalto', 'user') | map(attribute='content') | join(',') }}|"
+     "{{ msgs | rejectattr('role', 'equalto', 'user') | list | length }}|{{ ['a', 'b', 'a'] | unique | list }}|"
+     "{{ ['x', 'code_interpreter'] | reject('equalto', 'code_interpreter') | join(', ') }}|"
+     "{{ [0, 1, 2] | select | list }}|{{ ['a', 'b'] | map('upper') | join }}", {"msgs": MSGS}),
+    ("concat", "{{ 'a' + 'b' }}{{ [1] + [2] }}{{ 'x' ~ undefined_thing ~ 'y' }}", {}),
+    ("messages_index", "{{ messages[0]['role'] }} {{ messages[1:] | length }} {{ (messages | length) - 1 }} "
+     "{{ messages[-1].content }} {% for m in messages[::-1] %}{{ m.role[0] }}{% endfor %} "
+     "{% for m in messages %}{% if loop.index0 > 0 and messages[loop.index0 - 1].role == 'user' %}{{ m.content }}"
+     "{% endif %}{% endfor %}", {"messages": MSGS}),
+    ("nested_loops", "{% for a in [1, 2] %}{% for b in [3, 4] %}{{ loop.index }}{% endfor %}{{ loop.index }}|"
+     "{% endfor %}{% for x in 'ab' %}{{ x }}{{ loop.previtem is defined }}{% endfor %}", {}),
+    ("generation_block", "{% for m in msgs %}{% if m.role == 'assistant' %}{% generation %}{{ m.content }}"
+     "{% endgeneration %}{% else %}{{ m.content }}{% endif %}{% endfor %}", {"msgs": MSGS}),
+    ("strftime_len", "{{ strftime_now('%Y-%m-%d') | length }} {{ strftime_now('%d %b %Y') | length }}", {}),
+    ("dict_global", "{% set d = dict(a=1, b='x') %}{{ d.a }}{{ d['b'] }}{{ d | tojson }}", {}),
+    ("raise", "{% if x %}{{ raise_exception('bad input: ' ~ x) }}{% endif %}", {"x": 1}),
+    ("undefined_attribute_error", "{{ foo.bar }}", {}),
+    ("undefined_plus_error", "{{ foo + 'x' }}", {}),
+]
+
+
+def ordered(x):
+    """JSON objects lose key order in Foundation; dicts are written as {"__ordered__": [[k, v], ...]}."""
+    if isinstance(x, dict):
+        return {"__ordered__": [[k, ordered(v)] for k, v in x.items()]}
+    if isinstance(x, list):
+        return [ordered(v) for v in x]
+    return x
+
+
+def render_jinja_cases():
+    from transformers.utils.chat_template_utils import _compile_jinja_template
+    out = []
+    for name, template, ctx in JINJA_CASES:
+        entry = {"name": name, "template": template, "context": ordered(ctx)}
+        try:
+            entry["text"] = _compile_jinja_template(template).render(**ctx)
+        except Exception as e:
+            entry["error"] = type(e).__name__ + ": " + str(e)
+        out.append(entry)
+    with open(os.path.join(OUT, "jinja_expected.json"), "w", encoding="utf-8") as f:
+        json.dump(out, f, ensure_ascii=False, indent=1)
+    return out
 
 
 def main():
@@ -274,8 +390,10 @@ def main():
     for name, tok in toks.items():
         written[name] = write_tokenizer(name, tok, legacy_merges=(name in ("gpt2_prefix", "llama2")))
     results = render_templates(written)
+    jinja = render_jinja_cases()
     print("tokenizers:", ", ".join(sorted(written)), "| strings each:", len(TEST_STRINGS),
-          "| chat cases:", len(results), "errors:", sum(1 for r in results if "error" in r))
+          "| chat cases:", len(results), "errors:", sum(1 for r in results if "error" in r),
+          "| jinja cases:", len(jinja), "errors:", sum(1 for r in jinja if "error" in r))
 
 
 if __name__ == "__main__":
