@@ -136,6 +136,43 @@ def main():
         print(f"vs transformers from_pretrained(gguf_file=...) ({compared} tensors): max |diff| {tf_worst:.3g}")
         worst = max(worst, tf_worst)
 
+        # 3. The same model saved by transformers as a sharded BF16 Hugging Face directory,
+        #    loaded by auditgap through config.json + model.safetensors.index.json.
+        with tempfile.TemporaryDirectory() as hf_dir:
+            # A GGUF-loaded model refuses save_pretrained: copy it into a plain model first.
+            conf = model.config
+            if hasattr(conf, "quantization_config"):
+                del conf.quantization_config
+            bf = AutoModelForCausalLM.from_config(conf).to(torch.bfloat16)
+            bf.load_state_dict({k: v.to(torch.bfloat16) for k, v in model.state_dict().items()})
+            bf.save_pretrained(hf_dir, max_shard_size="100MB")
+            shards = sorted(f for f in os.listdir(hf_dir) if f.endswith(".safetensors"))
+            out = os.path.join(hf_dir, "export.bin")
+            hf_info = json.loads(subprocess.run([args.auditgap, "model", "info", "--model", hf_dir, "--json", "--export", out],
+                                                check=True, capture_output=True, text=True).stdout)
+            for key in ["architecture", "vocabSize", "hiddenSize", "intermediateSize", "numLayers", "numHeads",
+                        "numKVHeads", "headDim", "ropeTheta", "normEps", "tieWordEmbeddings", "maxPositions"]:
+                a, b = hf_info["config"].get(key), cfg.get(key)
+                # transformers keeps GGUF float32 metadata as is (9.99999975e-06); auditgap takes 1e-05.
+                same = abs(a - b) <= 1e-6 * abs(b) if isinstance(b, float) and isinstance(a, (int, float)) else a == b
+                if not same:
+                    failures.append(f"config {key}: HF directory {hf_info['config'].get(key)} != GGUF {cfg.get(key)}")
+            exported = load_file(out)
+            hf_worst = 0.0
+            for name, tensor in bf.state_dict().items():
+                if name == "lm_head.weight" and cfg["tieWordEmbeddings"]:
+                    continue
+                ref = tensor.float().numpy()
+                got = exported.get(name)
+                if got is None or got.shape != ref.shape:
+                    failures.append(f"{name}: missing or misshapen in the HF-directory export")
+                    continue
+                d = float(np.max(np.abs(got - ref)))
+                hf_worst = max(hf_worst, d)
+                if d > 0:
+                    failures.append(f"{name}: BF16 HF directory differs by {d:.3g}")
+            print(f"HF directory round trip (BF16, {len(shards)} shards + index): max |diff| {hf_worst:.3g}")
+
     print(f"overall max |diff| {worst:.3g} (tolerance {args.tol:g})")
     if failures:
         print("FAILED:\n  " + "\n  ".join(failures[:50]))

@@ -25,11 +25,10 @@ extension Checkpoint {
         guard let arch = Architecture(rawValue: archName), arch != .gpt2 else {
             throw ModelError.unsupportedArchitecture(file: url.path, name: archName)
         }
-        var config = try ggufConfig(file, arch: arch)
-
         for t in file.tensors where !t.type.isSupported {
             throw ModelError.unsupportedTensorType(file: url.path, tensor: t.name, type: t.type.description)
         }
+        var config = try ggufConfig(file, arch: arch)
         let infos = file.tensors
         let heads = config.numHeads, kvHeads = config.numKVHeads
         let slots = ResultSlotsBox(count: infos.count)

@@ -36,6 +36,16 @@ public struct AttentionMask: Sendable {
         if let keyMask, !keyMask[b * keyCount + s] { return false }
         return true
     }
+
+    /// The mask as an additive tensor [B, T, S]: 0 where visible, -inf where hidden.
+    public func additive(batch: Int, queries: Int, keys: Int) -> Tensor {
+        var out = Tensor(uninitialized: [batch, queries, keys])
+        let p = out.mutablePointer()
+        for b in 0..<batch { for t in 0..<queries { for s in 0..<keys {
+            p[(b * queries + t) * keys + s] = allows(b: b, t: t, s: s, keyCount: keys) ? 0 : -Float.infinity
+        } } }
+        return out
+    }
 }
 
 extension Kernels {

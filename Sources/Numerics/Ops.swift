@@ -229,7 +229,7 @@ extension Ops {
 
 extension Ops {
     /// Matrix product of the last two dimensions with transpose flags. Leading (batch)
-    /// dimensions must match, or `b` may be rank 2 and shared by every batch entry.
+    /// dimensions must match, or one operand may be rank 2 and shared by every batch entry.
     public static func matmul(_ a: Variable, _ b: Variable, transposeA: Bool = false,
                               transposeB: Bool = false) -> Variable {
         let y = Tensor.matmul(a.value, b.value, transposeA: transposeA, transposeB: transposeB)
@@ -238,9 +238,12 @@ extension Ops {
         return Variable(y, parents: [a, b]) { g, need in
             var ga: Tensor?, gb: Tensor?
             if need[0] {
-                ga = transposeA ? Tensor.matmul(vb, g, transposeA: transposeB, transposeB: true)
-                                : Tensor.matmul(g, vb, transposeB: !transposeB)
-                ga = ga?.reshaped(va.shape)
+                var full = transposeA ? Tensor.matmul(vb, g, transposeA: transposeB, transposeB: true)
+                                      : Tensor.matmul(g, vb, transposeB: !transposeB)
+                if va.rank == 2 && vb.rank > 2 {  // shared left operand: sum over the batch
+                    full = Kernels.sum(full.reshaped([-1, va.shape[0], va.shape[1]]), axis: 0)
+                }
+                ga = full.reshaped(va.shape)
             }
             if need[1] {
                 let shared = vb.rank == 2 && va.rank > 2

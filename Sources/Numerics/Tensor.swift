@@ -18,18 +18,22 @@ public final class TensorStorage: @unchecked Sendable {
     /// must write every element before reading it; Float is a trivial type, so this is safe).
     public init(count: Int, zeroed: Bool = true) {
         precondition(count >= 0, "negative tensor size")
-        let raw = UnsafeMutableRawPointer.allocate(byteCount: max(count, 1) * MemoryLayout<Float>.stride,
-                                                   alignment: 64)
+        let capacity = BufferPool.capacity(for: count)
+        let raw = BufferPool.shared.allocate(capacity: capacity)
         if zeroed {
-            raw.initializeMemory(as: Float.self, repeating: 0, count: max(count, 1))
+            raw.initializeMemory(as: Float.self, repeating: 0, count: Swift.max(count, 1))
         } else {
-            raw.bindMemory(to: Float.self, capacity: max(count, 1))
+            raw.bindMemory(to: Float.self, capacity: capacity)
         }
         pointer = raw.assumingMemoryBound(to: Float.self)
         self.count = count
+        self.capacity = capacity
     }
 
-    deinit { UnsafeMutableRawPointer(pointer).deallocate() }
+    /// Allocated elements (count rounded up for pooled buffers).
+    let capacity: Int
+
+    deinit { BufferPool.shared.release(UnsafeMutableRawPointer(pointer), capacity: capacity) }
 }
 
 /// A dense Float32 tensor in row-major order.

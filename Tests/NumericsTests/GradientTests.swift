@@ -62,6 +62,7 @@ final class GradientTests: XCTestCase {
             let a3 = randomTensor(ta ? [2, k, m] : [2, m, k], &rng), b3 = randomTensor(tb ? [2, n, k] : [2, k, n], &rng)
             checkGradients("matmul3 \(ta) \(tb)", [a3, b3]) { Ops.matmul($0[0], $0[1], transposeA: ta, transposeB: tb) }
             checkGradients("matmul3 shared \(ta) \(tb)", [a3, b]) { Ops.matmul($0[0], $0[1], transposeA: ta, transposeB: tb) }
+            checkGradients("matmul3 shared left \(ta) \(tb)", [a, b3]) { Ops.matmul($0[0], $0[1], transposeA: ta, transposeB: tb) }
             let a4 = randomTensor(ta ? [2, 2, k, m] : [2, 2, m, k], &rng), b4 = randomTensor(tb ? [2, 2, n, k] : [2, 2, k, n], &rng)
             checkGradients("matmul4 \(ta) \(tb)", [a4, b4]) { Ops.matmul($0[0], $0[1], transposeA: ta, transposeB: tb) }
         } }
