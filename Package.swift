@@ -25,7 +25,7 @@ let package = Package(
         .target(name: "Pipeline", dependencies: ["CYAML"]),
         .target(name: "Study", dependencies: ["Models", "Pipeline", "CZlib"]),
         .executableTarget(name: "auditgap", dependencies: ["Numerics", "Tokenizers", "Models", "Pipeline", "Study", "CBLAS"]),
-        .testTarget(name: "NumericsTests", dependencies: ["Numerics"]),
+        .testTarget(name: "NumericsTests", dependencies: ["Numerics"], resources: [.copy("Fixtures")]),
         .testTarget(name: "TokenizersTests", dependencies: ["Tokenizers"], resources: [.copy("Fixtures")]),
         .testTarget(name: "ModelsTests", dependencies: ["Models"], resources: [.copy("Fixtures")]),
         .testTarget(name: "PipelineTests", dependencies: ["Pipeline"]),

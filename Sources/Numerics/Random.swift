@@ -36,3 +36,58 @@ public struct SplitMix64: RandomNumberGenerator, Sendable {
     }
 }
 
+
+extension SplitMix64 {
+    /// Fisher-Yates shuffle (Durstenfeld): the same seed gives the same order on every machine
+    /// (unlike `Array.shuffle(using:)`, whose algorithm the standard library may change).
+    public mutating func shuffle<T>(_ array: inout [T]) {
+        guard array.count > 1 else { return }
+        for i in stride(from: array.count - 1, to: 0, by: -1) {
+            let j = nextInt(below: i + 1)
+            if i != j { array.swapAt(i, j) }
+        }
+    }
+
+    /// A shuffled copy of `array`.
+    public mutating func shuffled<T>(_ array: [T]) -> [T] {
+        var copy = array
+        shuffle(&copy)
+        return copy
+    }
+
+    /// A random permutation of 0..<n.
+    public mutating func permutation(_ n: Int) -> [Int] { shuffled(Array(0..<n)) }
+}
+
+extension Tensor {
+    /// Samples from N(mean, std^2), filled in row-major order.
+    public static func randomNormal(shape: [Int], mean: Float = 0, std: Float, rng: inout SplitMix64) -> Tensor {
+        var out = Tensor(uninitialized: shape)
+        let p = out.mutablePointer()
+        for i in 0..<out.count { p[i] = mean + std * rng.nextGaussian() }
+        return out
+    }
+
+    /// Samples from U[low, high), filled in row-major order.
+    public static func randomUniform(shape: [Int], low: Float = 0, high: Float = 1, rng: inout SplitMix64) -> Tensor {
+        var out = Tensor(uninitialized: shape)
+        let p = out.mutablePointer()
+        for i in 0..<out.count { p[i] = low + (high - low) * rng.nextFloat() }
+        return out
+    }
+
+    /// Kaiming-uniform initialisation as PyTorch's nn.Linear default: U(-1/sqrt(fanIn), 1/sqrt(fanIn)).
+    public static func kaimingUniform(shape: [Int], fanIn: Int, rng: inout SplitMix64) -> Tensor {
+        let bound = 1 / Float(Swift.max(fanIn, 1)).squareRoot()
+        return randomUniform(shape: shape, low: -bound, high: bound, rng: &rng)
+    }
+
+    /// An inverted-dropout mask: 0 with probability p, else 1/(1-p).
+    public static func dropoutMask(shape: [Int], p: Float, rng: inout SplitMix64) -> Tensor {
+        precondition(p >= 0 && p < 1, "dropout probability must be in [0, 1), got \(p)")
+        var out = Tensor(uninitialized: shape)
+        let ptr = out.mutablePointer(), keep = 1 / (1 - p)
+        for i in 0..<out.count { ptr[i] = rng.nextFloat() < p ? 0 : keep }
+        return out
+    }
+}

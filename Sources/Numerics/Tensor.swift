@@ -14,17 +14,26 @@ public final class TensorStorage: @unchecked Sendable {
     /// Number of elements.
     public let count: Int
 
-    /// Allocates `count` zero-initialised elements.
-    public init(count: Int) {
+    /// Allocates `count` elements, zero-initialised unless `zeroed` is false (then the caller
+    /// must write every element before reading it; Float is a trivial type, so this is safe).
+    public init(count: Int, zeroed: Bool = true) {
         precondition(count >= 0, "negative tensor size")
-        let raw = UnsafeMutableRawPointer.allocate(byteCount: max(count, 1) * MemoryLayout<Float>.stride,
-                                                   alignment: 64)
-        raw.initializeMemory(as: Float.self, repeating: 0, count: max(count, 1))
+        let capacity = BufferPool.capacity(for: count)
+        let raw = BufferPool.shared.allocate(capacity: capacity)
+        if zeroed {
+            raw.initializeMemory(as: Float.self, repeating: 0, count: Swift.max(count, 1))
+        } else {
+            raw.bindMemory(to: Float.self, capacity: capacity)
+        }
         pointer = raw.assumingMemoryBound(to: Float.self)
         self.count = count
+        self.capacity = capacity
     }
 
-    deinit { UnsafeMutableRawPointer(pointer).deallocate() }
+    /// Allocated elements (count rounded up for pooled buffers).
+    let capacity: Int
+
+    deinit { BufferPool.shared.release(UnsafeMutableRawPointer(pointer), capacity: capacity) }
 }
 
 /// A dense Float32 tensor in row-major order.
@@ -45,6 +54,14 @@ public struct Tensor: @unchecked Sendable {
     public init(zeros shape: [Int]) {
         self.shape = shape
         self.storage = TensorStorage(count: shape.reduce(1, *))
+        self.offset = 0
+    }
+
+    /// A tensor whose elements are not initialised: the caller must write every element
+    /// (used for kernel outputs that are fully overwritten, e.g. sgemm with beta = 0).
+    public init(uninitialized shape: [Int]) {
+        self.shape = shape
+        self.storage = TensorStorage(count: shape.reduce(1, *), zeroed: false)
         self.offset = 0
     }
 
@@ -69,6 +86,9 @@ public struct Tensor: @unchecked Sendable {
         self.init(zeros: shape)
         try fill(UnsafeMutableBufferPointer(start: storage.pointer, count: count))
     }
+
+    /// First element for reading (valid while this tensor is alive; internal kernel helper).
+    @usableFromInline var basePointer: UnsafePointer<Float> { UnsafePointer(storage.pointer + offset) }
 
     /// A scalar (rank-0) tensor.
     public init(scalar: Float) { self.init(shape: [], data: [scalar]) }
@@ -96,6 +116,12 @@ public struct Tensor: @unchecked Sendable {
             offset = 0
         }
         return try body(UnsafeMutableBufferPointer(start: storage.pointer, count: count))
+    }
+
+    /// Writable first element after making the storage unique (copy-on-write); valid while
+    /// this tensor is alive and not copied. Kernel helper for freshly created outputs.
+    @usableFromInline mutating func mutablePointer() -> UnsafeMutablePointer<Float> {
+        withUnsafeMutableBufferPointer { $0.baseAddress! }
     }
 
     /// The elements as an array (copies).
@@ -142,11 +168,9 @@ public struct Tensor: @unchecked Sendable {
 
     /// A contiguous copy that owns its storage.
     public func copy() -> Tensor {
-        Tensor(shape: shape) { dst in
-            withUnsafeBufferPointer { src in
-                if let s = src.baseAddress, let d = dst.baseAddress { d.update(from: s, count: src.count) }
-            }
-        }
+        var out = Tensor(uninitialized: shape)
+        out.mutablePointer().update(from: basePointer, count: count)
+        return out
     }
 }
 

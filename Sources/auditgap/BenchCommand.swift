@@ -20,55 +20,89 @@ enum BenchCommand {
 
 /// Median wall time of `body` over `repeats` runs after one warm-up.
 func medianSeconds(repeats: Int, _ body: () -> Void) -> Double {
-    body()
-    var times: [Double] = []
-    for _ in 0..<max(1, repeats) {
-        let start = DispatchTime.now().uptimeNanoseconds
-        body()
-        times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
-    }
-    times.sort()
-    return times[times.count / 2]
+    withoutActuallyEscaping(body) { medianSecondsInterleaved(repeats: repeats, [$0])[0] }
 }
 
+/// Median wall times of several bodies measured in alternation (A B A B ...) after one
+/// warm-up each, so load changes on a shared machine affect them alike.
+func medianSecondsInterleaved(repeats: Int, _ bodies: [() -> Void]) -> [Double] {
+    secondsInterleaved(repeats: repeats, bodies).map { t in t.sorted()[t.count / 2] }
+}
+
+/// Median of the per-round ratios times[1][r] / times[0][r] (robust to load drift).
+func medianPairRatio(_ times: [[Double]]) -> Double {
+    let r = zip(times[0], times[1]).map { $1 / $0 }.sorted()
+    return r[r.count / 2]
+}
+
+/// Wall times of several bodies measured in alternation, one array per body.
+func secondsInterleaved(repeats: Int, _ bodies: [() -> Void]) -> [[Double]] {
+    for body in bodies { body() }
+    var times = [[Double]](repeating: [], count: bodies.count)
+    for _ in 0..<max(1, repeats) {
+        for (i, body) in bodies.enumerated() {
+            let start = DispatchTime.now().uptimeNanoseconds
+            body()
+            times[i].append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+        }
+    }
+    return times
+}
+
+/// `auditgap bench matmul`: the runtime's `Tensor.matmul` (fresh output tensor per call)
+/// against raw cblas_sgemm into a reused buffer, and elementwise-add bandwidth.
 enum MatmulBench {
     static func run(json: Bool, repeats: Int) -> Int32 {
         Threading.configure()
         var rows: [[String: Any]] = []
         if !json {
-            print("matmul, threads \(Threading.blasThreads), median of \(repeats)")
-            print("size   runtime GFLOP/s   raw sgemm GFLOP/s   ratio")
+            print("matmul, threads \(Threading.blasThreads), median of \(repeats) (interleaved)")
+            print("size   runtime GFLOP/s   raw sgemm GFLOP/s   ratio (median of per-round runtime/raw speed)")
         }
         for n in [256, 512, 1024, 2048] {
             var rng = SplitMix64(seed: 42)
-            let a = Tensor(shape: [n, n]) { p in for i in p.indices { p[i] = rng.nextFloat() - 0.5 } }
-            let b = Tensor(shape: [n, n]) { p in for i in p.indices { p[i] = rng.nextFloat() - 0.5 } }
+            let a = Tensor.randomUniform(shape: [n, n], low: -0.5, high: 0.5, rng: &rng)
+            let b = Tensor.randomUniform(shape: [n, n], low: -0.5, high: 0.5, rng: &rng)
             let flops = 2.0 * Double(n) * Double(n) * Double(n)
-            let reps = n >= 2048 ? max(1, repeats / 2) : repeats
-            let tRuntime = medianSeconds(repeats: reps) { _ = Tensor.matmul(a, b) }
+            let reps = n >= 2048 ? repeats : (n <= 512 ? repeats * 4 : repeats * 2)
             var c = [Float](repeating: 0, count: n * n)
-            let tRaw = medianSeconds(repeats: reps) {
-                a.withUnsafeBufferPointer { pa in b.withUnsafeBufferPointer { pb in c.withUnsafeMutableBufferPointer { pc in
-                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(n), Int32(n), Int32(n), 1,
-                                pa.baseAddress, Int32(n), pb.baseAddress, Int32(n), 0, pc.baseAddress, Int32(n))
-                } } }
-            }
-            let g1 = flops / tRuntime / 1e9, g2 = flops / tRaw / 1e9
-            rows.append(["size": n, "runtime_gflops": g1, "sgemm_gflops": g2, "ratio": g1 / g2])
-            if !json { print(String(format: "%-6d %17.1f %19.1f %7.3f", n, g1, g2, g1 / g2)) }
+            let times = secondsInterleaved(repeats: reps, [
+                { _ = Tensor.matmul(a, b) },
+                {
+                    a.withUnsafeBufferPointer { pa in b.withUnsafeBufferPointer { pb in c.withUnsafeMutableBufferPointer { pc in
+                        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(n), Int32(n), Int32(n), 1,
+                                    pa.baseAddress, Int32(n), pb.baseAddress, Int32(n), 0, pc.baseAddress, Int32(n))
+                    } } }
+                },
+            ])
+            let t = times.map { $0.sorted()[$0.count / 2] }
+            let g1 = flops / t[0] / 1e9, g2 = flops / t[1] / 1e9, ratio = medianPairRatio(times)
+            rows.append(["size": n, "runtime_gflops": g1, "sgemm_gflops": g2, "ratio": ratio])
+            if !json { print(String(format: "%-6d %17.1f %19.1f %7.3f", n, g1, g2, ratio)) }
         }
-        // Bandwidth of a large elementwise add: reads 2 x N floats, writes N.
+        // Bandwidth of a large elementwise add: reads 2 x N floats, writes N. The reference
+        // is a plain single-threaded loop into a preallocated buffer.
         let n = 16 << 20
         let x = Tensor(shape: [n], repeating: 1), y = Tensor(shape: [n], repeating: 2)
-        let tAdd = medianSeconds(repeats: repeats) { _ = Kernels.add(x, y) }
-        let gbs = Double(3 * n * 4) / tAdd / 1e9
+        var z = [Float](repeating: 0, count: n)
+        let tAdd = medianSecondsInterleaved(repeats: repeats, [
+            { _ = Kernels.add(x, y) },
+            {
+                x.withUnsafeBufferPointer { px in y.withUnsafeBufferPointer { py in z.withUnsafeMutableBufferPointer { pz in
+                    for i in 0..<n { pz[i] = px[i] + py[i] }
+                } } }
+            },
+        ])
+        let gbs = Double(3 * n * 4) / tAdd[0] / 1e9, rawGbs = Double(3 * n * 4) / tAdd[1] / 1e9
         if json {
             let obj: [String: Any] = ["benchmark": "matmul", "threads": Threading.blasThreads,
-                                      "matmul": rows, "elementwise_add_gbps": gbs]
+                                      "matmul": rows, "elementwise_add_gbps": gbs,
+                                      "elementwise_add_serial_loop_gbps": rawGbs]
             if let data = try? JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys]),
                let s = String(data: data, encoding: .utf8) { print(s) }
         } else {
-            print(String(format: "elementwise add (%d floats): %.2f GB/s", n, gbs))
+            print(String(format: "elementwise add (%d floats): runtime %.2f GB/s, serial loop into a reused buffer %.2f GB/s",
+                         n, gbs, rawGbs))
         }
         return 0
     }

@@ -5,6 +5,7 @@ let usage = """
 auditgap: audit what a language model is, not only what it says.
 
 usage:
+  \(ModelCommand.usage)
   \(BenchCommand.usage)
 
 exit codes: 0 success, 1 a stage or check failed, 2 bad usage or bad input
@@ -20,6 +21,7 @@ func main() -> Int32 {
     do {
         switch command {
         case "bench": return try BenchCommand.run(rest)
+        case "model": return try ModelCommand.run(rest)
         case "-h", "--help", "help":
             print(usage)
             return 0

@@ -1,0 +1,101 @@
+// AutogradBackend: the Variable (reverse-mode autodiff) implementation of the decoder block
+// operations, used for gradients to interventions and for training (full or LoRA).
+// No KV cache: every call sees the whole sequence.
+//
+// Dimension legend: B batch, T positions, N = B*T rows, D hidden, H heads, Hkv key/value
+// heads, Dh head width; attention runs on [B, H, T, Dh].
+import Numerics
+
+/// Executes block operations on Variables for one differentiable forward.
+final class AutogradBackend: BlockBackend {
+    typealias Value = Variable
+    let model: TransformerModel
+    let batch: Int, length: Int
+    let positions: [Int]
+    /// Key validity [B*T].
+    let keyMask: [Bool]
+    let table: RopeTable?
+    /// Whether LoRA dropout is active.
+    let training: Bool
+    var rng: SplitMix64
+
+    init(model: TransformerModel, batch: Int, length: Int, positions: [Int], mask: [Float], training: Bool, seed: UInt64) {
+        self.model = model
+        self.batch = batch
+        self.length = length
+        self.positions = positions
+        keyMask = mask.map { $0 != 0 }
+        self.training = training
+        rng = SplitMix64(seed: seed)
+        if model.spec.usesRope {
+            let c = model.config
+            let scaling: Numerics.RopeScaling
+            switch c.ropeScaling {
+            case .none: scaling = .none
+            case .linear(let f): scaling = .linear(factor: f)
+            case .llama3(let f, let lo, let hi, let orig):
+                scaling = .llama3(factor: f, lowFreqFactor: lo, highFreqFactor: hi, originalMaxPositions: orig)
+            }
+            table = RopeTable(headDim: c.headDim, theta: c.ropeTheta, maxPositions: (positions.max() ?? 0) + 1,
+                              scaling: scaling)
+        } else {
+            table = nil
+        }
+    }
+
+    /// Reseeds the dropout stream (checkpointed recomputation replays a block's masks).
+    func reseed(_ seed: UInt64) { rng = SplitMix64(seed: seed) }
+
+    func linear(_ x: Variable, _ module: String) -> Variable {
+        var y = Ops.linear(x, weight: model.parameter(module + ".weight"), bias: model.parameters[module + ".bias"])
+        if let lora = model.adapters[module] {
+            let xin = training && lora.dropout > 0 ? Ops.dropout(x, p: lora.dropout, rng: &rng) : x
+            let low = Ops.linear(Ops.linear(xin, weight: lora.a), weight: lora.b)
+            y = Ops.add(y, Ops.scale(low, by: lora.scale))
+        }
+        return y
+    }
+
+    func norm(_ x: Variable, _ module: String) -> Variable {
+        let eps = Float(model.config.normEps)
+        switch model.spec.norm {
+        case .rms(let addOne):
+            return Ops.rmsNorm(x, weight: model.parameter(module + ".weight"), eps: eps, addOne: addOne)
+        case .layer:
+            return Ops.layerNorm(x, weight: model.parameter(module + ".weight"),
+                                 bias: model.parameter(module + ".bias"), eps: eps)
+        }
+    }
+
+    func add(_ a: Variable, _ b: Variable) -> Variable { Ops.add(a, b) }
+
+    func gated(gate: Variable, up: Variable) -> Variable { Ops.mul(activate(gate), up) }
+
+    func activate(_ x: Variable) -> Variable {
+        switch model.spec.activation {
+        case .silu: return Ops.silu(x)
+        case .geluTanh: return Ops.gelu(x, approximate: true)
+        case .geluErf: return Ops.gelu(x, approximate: false)
+        case .relu: return Ops.relu(x)
+        }
+    }
+
+    /// [N, heads*Dh] -> [B, heads, T, Dh].
+    func heads(_ x: Variable, _ count: Int) -> Variable {
+        Ops.permute(Ops.reshape(x, [batch, length, count, model.config.headDim]), [0, 2, 1, 3])
+    }
+
+    func attention(q: Variable, k: Variable, v: Variable, layer: Int, window: Int?) -> Variable {
+        let c = model.config
+        var qh = heads(q, c.numHeads), kh = heads(k, c.numKVHeads)
+        let vh = heads(v, c.numKVHeads)
+        if let table {
+            qh = Ops.rope(qh, table: table, positions: positions)
+            kh = Ops.rope(kh, table: table, positions: positions)
+        }
+        let o = Ops.attention(q: qh, k: kh, v: vh, scale: model.spec.queryScale,
+                              softcap: c.attnLogitSoftcap.map { Float($0) }, causal: true, slidingWindow: window,
+                              keyMask: keyMask)
+        return Ops.reshape(Ops.permute(o, [0, 2, 1, 3]), [batch * length, c.numHeads * c.headDim])
+    }
+}

@@ -1,0 +1,45 @@
+// DecoderBlock: the one residual block shared by every family, written once against a
+// small backend protocol so the same code runs on plain tensors (inference, KV cache) and
+// on autodiff Variables (gradients to interventions, training).
+//
+// Dimension legend: N = B*T rows, D hidden, H heads, Hkv key/value heads, Dh head width,
+// F intermediate. Values are [N, D] row matrices.
+//
+//   Llama/Qwen2:  x += o(attn(norm1(x)));            x += down(act(gate(norm2(x))) * up(norm2(x)))
+//   Gemma-2:      x += post1(o(attn(norm1(x))));     x += post2(down(gelu(gate(norm2 x)) * up(norm2 x)))
+//   GPT-2:        x += c_proj(attn(ln_1(x)));        x += c_proj(gelu(c_fc(ln_2(x))))
+
+/// The operations a decoder block needs; module names are checkpoint paths without suffix.
+protocol BlockBackend: AnyObject {
+    associatedtype Value
+    /// x W^T + b (+ LoRA) for the linear module at `module`.
+    func linear(_ x: Value, _ module: String) -> Value
+    /// The family's normalisation with the weights at `module`.
+    func norm(_ x: Value, _ module: String) -> Value
+    func add(_ a: Value, _ b: Value) -> Value
+    /// act(gate) * up.
+    func gated(gate: Value, up: Value) -> Value
+    /// act(x).
+    func activate(_ x: Value) -> Value
+    /// RoPE (when the family uses it), masked attention of block `layer`; returns [N, H*Dh].
+    func attention(q: Value, k: Value, v: Value, layer: Int, window: Int?) -> Value
+}
+
+/// Runs decoder block `layer` described by `spec` on the residual stream `x`.
+func runBlock<Backend: BlockBackend>(_ be: Backend, spec: BlockSpec, layer: Int, x: Backend.Value) -> Backend.Value {
+    let h = be.norm(x, spec.attnNorm)
+    let q = be.linear(h, spec.q), k = be.linear(h, spec.k), v = be.linear(h, spec.v)
+    var a = be.linear(be.attention(q: q, k: k, v: v, layer: layer, window: spec.window), spec.o)
+    if let post = spec.attnPostNorm { a = be.norm(a, post) }
+    let x1 = be.add(x, a)
+    let h2 = be.norm(x1, spec.mlpNorm)
+    let inner: Backend.Value
+    if let gate = spec.gate {
+        inner = be.gated(gate: be.linear(h2, gate), up: be.linear(h2, spec.up))
+    } else {
+        inner = be.activate(be.linear(h2, spec.up))
+    }
+    var m = be.linear(inner, spec.down)
+    if let post = spec.mlpPostNorm { m = be.norm(m, post) }
+    return be.add(x1, m)
+}

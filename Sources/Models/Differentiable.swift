@@ -1,0 +1,199 @@
+// Differentiable forward passes: gradients to residual-stream perturbations (PGD) and to
+// parameters (training), with a block-wise recomputation scheme that keeps only block
+// inputs in memory (gradient checkpointing).
+//
+// Dimension legend: B batch, T positions, N = B*T rows, D hidden, V vocabulary, R selected
+// rows, L blocks. Hidden Variables are [N, D]; logits [N, V] or [R, V].
+import Foundation
+import Numerics
+
+/// A perturbation Variable added to the residual stream at `layer`.
+public struct DeltaIntervention {
+    public var layer: LayerRef
+    /// [D] shared by the perturbed positions, or [T, D] one row per position.
+    public var delta: Variable
+    /// Positions t (per row) that receive the perturbation; nil = all positions.
+    public var positions: Range<Int>?
+
+    public init(layer: LayerRef, delta: Variable, positions: Range<Int>? = nil) {
+        self.layer = layer
+        self.delta = delta
+        self.positions = positions
+    }
+}
+
+/// Residual stream at an intervention point, computed once without gradients.
+public struct PrefixState {
+    public let batch: TokenBatch
+    public let positions: [Int]
+    public let layer: LayerRef
+    /// Raw residual stream at `layer` (embedding output or block output, before any final norm) [N, D].
+    public let hidden: Tensor
+}
+
+/// Options of differentiable forwards.
+public struct DifferentiableOptions {
+    public var positions: PositionMode = .fromMask
+    public var hidden: HiddenCapture = .none
+    /// `.all` ([N, V]), `.rows(r)` ([R, V]), `.last` ([B, V]) or `.none`.
+    public var logits: LogitsMode = .all
+    public var interventions: [DeltaIntervention] = []
+    /// LoRA dropout active.
+    public var training: Bool = false
+    public var seed: UInt64 = 0
+    /// Recompute each block in the backward pass instead of keeping its activations.
+    public var checkpointing: Bool = true
+
+    public init(positions: PositionMode = .fromMask, hidden: HiddenCapture = .none, logits: LogitsMode = .all,
+                interventions: [DeltaIntervention] = [], training: Bool = false, seed: UInt64 = 0,
+                checkpointing: Bool = true) {
+        self.positions = positions
+        self.hidden = hidden
+        self.logits = logits
+        self.interventions = interventions
+        self.training = training
+        self.seed = seed
+        self.checkpointing = checkpointing
+    }
+}
+
+/// Outputs of a differentiable forward.
+public struct DifferentiableOutput {
+    public var logits: Variable?
+    /// L+1 slots in output_hidden_states order, [N, D] each where captured.
+    public var hidden: [Variable?]
+    /// Sequence-classification scores [B, numLabels].
+    public var scores: Variable?
+}
+
+extension TransformerModel {
+    /// Runs the stack without gradients up to `layer` and returns the raw residual stream there.
+    public func prefix(_ batch: TokenBatch, upTo layer: LayerRef, positions mode: PositionMode = .fromMask) throws -> PrefixState {
+        try checkIds(batch.ids)
+        let k = layer.blockIndex(layers: config.numLayers)
+        guard k >= -1 && k < config.numLayers else { throw ModelError.invalidInput("layer \(layer) outside 0..<\(config.numLayers)") }
+        let positions = batch.positions(mode)
+        var x = embed(ids: batch.ids, positions: positions)
+        if k >= 0 {
+            let be = InferenceBackend(model: self, batch: batch.batch, queries: batch.length, positions: positions, cache: nil)
+            be.cache.appendMask(batch.mask, t: batch.length)
+            for i in 0...k { x = runBlock(be, spec: spec.blocks[i], layer: i, x: x) }
+        }
+        return PrefixState(batch: batch, positions: positions, layer: layer, hidden: x)
+    }
+
+    /// Runs the blocks after `state.layer` on `state.hidden + delta` (delta on `deltaPositions`,
+    /// default all) with autodiff, then the final norm and the LM head at `logitRows`
+    /// (flattened b*T + t). Returns logits [R, V]; backpropagate a loss to get delta.grad.
+    /// Parameters should be frozen (the default) so only delta collects a gradient.
+    public func forwardFrom(_ state: PrefixState, delta: Variable, deltaPositions: Range<Int>? = nil,
+                            logitRows: [Int]) -> Variable {
+        let start = Variable(state.hidden)
+        let iv = DeltaIntervention(layer: state.layer, delta: delta, positions: deltaPositions)
+        let x = addDelta(start, iv, batch: state.batch.batch, length: state.batch.length)
+        let out = differentiableRun(x0: x, firstBlock: state.layer.blockIndex(layers: config.numLayers) + 1,
+                                    batch: state.batch, positions: state.positions,
+                                    options: DifferentiableOptions(logits: .rows(logitRows), checkpointing: false))
+        guard let logits = out.logits else { preconditionFailure("forwardFrom: logits requested but not produced") }
+        return logits
+    }
+
+    /// Differentiable forward of the whole model (embedding included) with optional
+    /// Variable interventions; gradients reach trainable parameters and deltas.
+    public func forwardDifferentiable(_ batch: TokenBatch, options: DifferentiableOptions = DifferentiableOptions()) throws
+        -> DifferentiableOutput {
+        try checkIds(batch.ids)
+        let positions = batch.positions(options.positions)
+        var x = embedVariable(ids: batch.ids, positions: positions)
+        for iv in options.interventions where iv.layer == .embedding {
+            x = addDelta(x, iv, batch: batch.batch, length: batch.length)
+        }
+        var out = differentiableRun(x0: x, firstBlock: 0, batch: batch, positions: positions, options: options)
+        if options.hidden.contains(0) { out.hidden[0] = x }
+        return out
+    }
+
+    /// Embedding output as a Variable (gradient reaches the tables when trainable) [N, D].
+    func embedVariable(ids: [Int], positions: [Int]) -> Variable {
+        var x = Ops.embedding(weight: parameter(spec.embed + ".weight"), ids: ids)
+        if let pe = spec.positionEmbed {
+            let maxP = config.maxPositions
+            x = Ops.add(x, Ops.embedding(weight: parameter(pe + ".weight"), ids: positions.map { min($0, maxP - 1) }))
+        }
+        if let s = spec.embedScale { x = Ops.scale(x, by: s) }
+        return x
+    }
+
+    /// x [N, D] + delta on the chosen positions of every row.
+    func addDelta(_ x: Variable, _ iv: DeltaIntervention, batch: Int, length: Int) -> Variable {
+        let d = config.hiddenSize
+        let range = iv.positions ?? 0..<length
+        let mask = Tensor(shape: [batch, length, 1]) { p in
+            for b in 0..<batch { for t in range where t < length { p[b * length + t] = 1 } }
+        }
+        let shaped: Variable
+        if iv.delta.value.count == d {
+            shaped = Ops.reshape(iv.delta, [1, 1, d])
+        } else {
+            precondition(iv.delta.value.count == length * d,
+                         "per-position delta must be [T, D] = [\(length), \(d)], got \(iv.delta.shape)")
+            shaped = Ops.reshape(iv.delta, [1, length, d])
+        }
+        let term = Ops.mul(Variable(mask), shaped)
+        return Ops.reshape(Ops.add(Ops.reshape(x, [batch, length, d]), term), [batch * length, d])
+    }
+
+    /// Blocks `firstBlock..<L` on x0, then final norm and heads, all recorded on the tape.
+    func differentiableRun(x0: Variable, firstBlock: Int, batch: TokenBatch, positions: [Int],
+                           options: DifferentiableOptions) -> DifferentiableOutput {
+        let layers = config.numLayers
+        var out = DifferentiableOutput(logits: nil, hidden: [Variable?](repeating: nil, count: layers + 1), scores: nil)
+        let be = AutogradBackend(model: self, batch: batch.batch, length: batch.length, positions: positions,
+                                 mask: batch.mask, training: options.training, seed: options.seed)
+        var x = x0
+        if firstBlock < layers {
+            for i in firstBlock..<layers {
+                be.reseed(options.seed &+ UInt64(i) &* 0x9E37)
+                x = runBlock(be, spec: spec.blocks[i], layer: i, x: x)
+                for iv in options.interventions where iv.layer.blockIndex(layers: layers) == i {
+                    x = addDelta(x, iv, batch: batch.batch, length: batch.length)
+                }
+                if i + 1 < layers && options.hidden.contains(i + 1) { out.hidden[i + 1] = x }
+            }
+        }
+        heads(x, batch: batch, options: options, into: &out)
+        return out
+    }
+
+    /// Final norm, LM head (selected rows) and classification head on the tape.
+    func heads(_ x: Variable, batch: TokenBatch, options: DifferentiableOptions, into out: inout DifferentiableOutput) {
+        let layers = config.numLayers
+        let normed: Variable
+        let eps = Float(config.normEps)
+        switch spec.norm {
+        case .rms(let addOne):
+            normed = Ops.rmsNorm(x, weight: parameter(spec.finalNorm + ".weight"), eps: eps, addOne: addOne)
+        case .layer:
+            normed = Ops.layerNorm(x, weight: parameter(spec.finalNorm + ".weight"),
+                                   bias: parameter(spec.finalNorm + ".bias"), eps: eps)
+        }
+        if options.hidden.contains(layers) { out.hidden[layers] = normed }
+        let b = batch.batch, t = batch.length
+        switch config.head {
+        case .sequenceClassification:
+            let rows = Ops.gatherRows(normed, indices: lastTokenRows(ids: batch.ids, batch: b, length: t))
+            out.scores = Ops.linear(rows, weight: parameter(spec.score + ".weight"))
+        case .causalLM:
+            let rows: Variable
+            switch options.logits {
+            case .none: return
+            case .all: rows = normed
+            case .last: rows = Ops.gatherRows(normed, indices: (0..<b).map { $0 * t + t - 1 })
+            case .rows(let r): rows = Ops.gatherRows(normed, indices: r)
+            }
+            var logits = Ops.linear(rows, weight: parameter(spec.lmHead + ".weight"))
+            if let cap = config.finalLogitSoftcap { logits = Ops.softcap(logits, cap: Float(cap)) }
+            out.logits = logits
+        }
+    }
+}

@@ -1,0 +1,83 @@
+// InferenceBackend: the tensor (no-autodiff) implementation of the decoder block
+// operations, with RoPE tables and a KV cache for one forward call.
+//
+// Dimension legend: B batch, T positions of this call, N = B*T rows, D hidden, H heads,
+// Hkv key/value heads, Dh head width, C cache capacity.
+import Numerics
+
+/// Executes block operations on plain tensors for one forward call.
+final class InferenceBackend: BlockBackend {
+    typealias Value = Tensor
+    let model: TransformerModel
+    let batch: Int, queries: Int
+    /// Cache length before this call.
+    let offset: Int
+    let cache: KVCache
+    /// True when `cache` is a throwaway single-layer buffer reused by every block.
+    let scratch: Bool
+    /// RoPE tables [N, Dh/2].
+    let cos: Tensor?, sin: Tensor?
+
+    init(model: TransformerModel, batch: Int, queries: Int, positions: [Int], cache: KVCache?) {
+        self.model = model
+        self.batch = batch
+        self.queries = queries
+        if let cache {
+            self.cache = cache
+            scratch = false
+        } else {
+            self.cache = KVCache(config: model.config, batch: batch, capacity: queries, layers: 1)
+            scratch = true
+        }
+        offset = self.cache.length
+        if let rope = model.rope {
+            let tables = rope.tables(positions: positions)
+            cos = tables.cos
+            sin = tables.sin
+        } else {
+            cos = nil
+            sin = nil
+        }
+    }
+
+    func linear(_ x: Tensor, _ module: String) -> Tensor {
+        var y = ModelOps.linear(x, model.tensor(module + ".weight"), bias: model.optionalTensor(module + ".bias"))
+        if let lora = model.adapters[module] {
+            ModelOps.addLowRank(&y, x, a: lora.a.value, b: lora.b.value, scale: lora.scale)
+        }
+        return y
+    }
+
+    func norm(_ x: Tensor, _ module: String) -> Tensor {
+        let eps = Float(model.config.normEps)
+        switch model.spec.norm {
+        case .rms(let addOne):
+            return ModelOps.rmsNorm(x, weight: model.tensor(module + ".weight"), eps: eps, addOne: addOne)
+        case .layer:
+            return ModelOps.layerNorm(x, weight: model.tensor(module + ".weight"), bias: model.tensor(module + ".bias"),
+                                      eps: eps)
+        }
+    }
+
+    func add(_ a: Tensor, _ b: Tensor) -> Tensor { ModelOps.add(a, b) }
+
+    func gated(gate: Tensor, up: Tensor) -> Tensor {
+        ModelOps.gatedActivation(gate: gate, up: up, model.spec.activation)
+    }
+
+    func activate(_ x: Tensor) -> Tensor { ModelOps.activation(x, model.spec.activation) }
+
+    func attention(q: Tensor, k: Tensor, v: Tensor, layer: Int, window: Int?) -> Tensor {
+        let c = model.config
+        var q = q, k = k
+        if let cos, let sin {
+            ModelOps.applyRope(&q, heads: c.numHeads, headDim: c.headDim, cos: cos, sin: sin)
+            ModelOps.applyRope(&k, heads: c.numKVHeads, headDim: c.headDim, cos: cos, sin: sin)
+        }
+        let spec = AttentionSpec(batch: batch, queries: queries, heads: c.numHeads, kvHeads: c.numKVHeads,
+                                 headDim: c.headDim, scale: model.spec.queryScale,
+                                 softcap: c.attnLogitSoftcap.map { Float($0) }, window: window)
+        return ModelOps.attention(q: q, k: k, v: v, cache: cache.layers[scratch ? 0 : layer], keyMask: cache.keyMask,
+                                  capacity: cache.capacity, offset: offset, spec: spec)
+    }
+}

@@ -1,0 +1,223 @@
+// ModelOps: forward-only kernels of the inference path (no autodiff bookkeeping).
+//
+// Dimension legend: N rows (= B*T flattened batch x positions), D width of a row, H query
+// heads, Hkv key/value heads, Dh head width, S key positions (cache length), T query
+// positions of this call, B batch.
+// Activations are row-major [N, D] tensors; attention reads q as [B*T, H*Dh] and keys /
+// values from a `LayerKVCache` laid out [B, Hkv, capacity, Dh].
+import Foundation
+import Numerics
+
+/// Forward-only kernels on `Tensor` used by the inference backend.
+public enum ModelOps {
+    /// y = x W^T (+ b): x [N, in], weight [out, in], bias [out].
+    public static func linear(_ x: Tensor, _ weight: Tensor, bias: Tensor? = nil) -> Tensor {
+        let n = x.count / x.shape[x.rank - 1], inDim = x.shape[x.rank - 1], outDim = weight.shape[0]
+        precondition(weight.shape[1] == inDim, "linear: input width \(inDim) != weight \(weight.shape)")
+        var out = Tensor(zeros: [n, outDim])
+        x.withUnsafeBufferPointer { px in
+            weight.withUnsafeBufferPointer { pw in
+                out.withUnsafeMutableBufferPointer { po in
+                    if let bias {
+                        bias.withUnsafeBufferPointer { pb in
+                            for r in 0..<n { (po.baseAddress! + r * outDim).update(from: pb.baseAddress!, count: outDim) }
+                        }
+                    }
+                    sgemm(transA: false, transB: true, m: n, n: outDim, k: inDim, a: px.baseAddress!, lda: inDim,
+                          b: pw.baseAddress!, ldb: inDim, beta: bias == nil ? 0 : 1, c: po.baseAddress!, ldc: outDim)
+                }
+            }
+        }
+        return out
+    }
+
+    /// out += scale * (x A^T) B^T: the low-rank LoRA update; a [r, in], b [out, r].
+    public static func addLowRank(_ out: inout Tensor, _ x: Tensor, a: Tensor, b: Tensor, scale: Float) {
+        let mid = linear(x, a)
+        let n = mid.shape[0], r = a.shape[0], outDim = b.shape[0]
+        mid.withUnsafeBufferPointer { pm in
+            b.withUnsafeBufferPointer { pb in
+                out.withUnsafeMutableBufferPointer { po in
+                    sgemm(transA: false, transB: true, m: n, n: outDim, k: r, alpha: scale, a: pm.baseAddress!, lda: r,
+                          b: pb.baseAddress!, ldb: r, beta: 1, c: po.baseAddress!, ldc: outDim)
+                }
+            }
+        }
+    }
+
+    /// RMSNorm over the last dimension: x / sqrt(mean(x^2) + eps) * w (or * (1 + w)).
+    public static func rmsNorm(_ x: Tensor, weight: Tensor, eps: Float, addOne: Bool) -> Tensor {
+        let d = x.shape[x.rank - 1], n = x.count / d
+        return Tensor(shape: x.shape) { out in
+            x.withUnsafeBufferPointer { px in
+                weight.withUnsafeBufferPointer { pw in
+                    for r in 0..<n {
+                        let row = px.baseAddress! + r * d, dst = out.baseAddress! + r * d
+                        var ss: Float = 0
+                        for i in 0..<d { ss += row[i] * row[i] }
+                        let inv = 1 / (ss / Float(d) + eps).squareRoot()
+                        if addOne {
+                            for i in 0..<d { dst[i] = row[i] * inv * (1 + pw[i]) }
+                        } else {
+                            for i in 0..<d { dst[i] = pw[i] * (row[i] * inv) }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// LayerNorm over the last dimension with affine weight and bias.
+    public static func layerNorm(_ x: Tensor, weight: Tensor, bias: Tensor, eps: Float) -> Tensor {
+        let d = x.shape[x.rank - 1], n = x.count / d
+        return Tensor(shape: x.shape) { out in
+            x.withUnsafeBufferPointer { px in
+                weight.withUnsafeBufferPointer { pw in
+                    bias.withUnsafeBufferPointer { pb in
+                        for r in 0..<n {
+                            let row = px.baseAddress! + r * d, dst = out.baseAddress! + r * d
+                            var mean: Float = 0
+                            for i in 0..<d { mean += row[i] }
+                            mean /= Float(d)
+                            var v: Float = 0
+                            for i in 0..<d { let c = row[i] - mean; v += c * c }
+                            let inv = 1 / (v / Float(d) + eps).squareRoot()
+                            for i in 0..<d { dst[i] = (row[i] - mean) * inv * pw[i] + pb[i] }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Elementwise activation by transformers' name: silu, gelu_pytorch_tanh / gelu_new
+    /// (tanh approximation), gelu (erf).
+    public static func activation(_ x: Tensor, _ kind: Activation) -> Tensor {
+        Tensor(shape: x.shape) { out in
+            x.withUnsafeBufferPointer { px in
+                for i in 0..<out.count { out[i] = kind.apply(px[i]) }
+            }
+        }
+    }
+
+    /// act(gate) * up, fused.
+    public static func gatedActivation(gate: Tensor, up: Tensor, _ kind: Activation) -> Tensor {
+        precondition(gate.shape == up.shape, "gated activation: \(gate.shape) vs \(up.shape)")
+        return Tensor(shape: gate.shape) { out in
+            gate.withUnsafeBufferPointer { pg in
+                up.withUnsafeBufferPointer { pu in
+                    for i in 0..<out.count { out[i] = kind.apply(pg[i]) * pu[i] }
+                }
+            }
+        }
+    }
+
+    /// a + b (same shapes), or a + b broadcast over rows when b has a's last dimension only.
+    public static func add(_ a: Tensor, _ b: Tensor) -> Tensor {
+        if a.shape == b.shape || a.count == b.count { return Kernels.add(a, b.reshaped(a.shape)) }
+        let d = b.count
+        precondition(a.count % d == 0, "add: cannot broadcast \(b.shape) over \(a.shape)")
+        return Tensor(shape: a.shape) { out in
+            a.withUnsafeBufferPointer { pa in
+                b.withUnsafeBufferPointer { pb in
+                    for i in 0..<out.count { out[i] = pa[i] + pb[i % d] }
+                }
+            }
+        }
+    }
+
+    /// x * s.
+    public static func scale(_ x: Tensor, _ s: Float) -> Tensor {
+        Tensor(shape: x.shape) { out in
+            x.withUnsafeBufferPointer { px in for i in 0..<out.count { out[i] = px[i] * s } }
+        }
+    }
+
+    /// tanh(x / cap) * cap.
+    public static func softcap(_ x: Tensor, _ cap: Float) -> Tensor {
+        Tensor(shape: x.shape) { out in
+            x.withUnsafeBufferPointer { px in for i in 0..<out.count { out[i] = tanh(px[i] / cap) * cap } }
+        }
+    }
+
+    /// Rows of `table` [V, D] at `ids`.
+    public static func embedding(_ table: Tensor, ids: [Int]) -> Tensor {
+        let d = table.shape[1]
+        return Tensor(shape: [ids.count, d]) { out in
+            table.withUnsafeBufferPointer { pt in
+                for (r, id) in ids.enumerated() {
+                    precondition(id >= 0 && id < table.shape[0], "token id \(id) outside vocabulary \(table.shape[0])")
+                    (out.baseAddress! + r * d).update(from: pt.baseAddress! + id * d, count: d)
+                }
+            }
+        }
+    }
+
+    /// Rotate-half RoPE in place on x [N, heads*Dh] with per-row cos/sin [N, Dh/2].
+    public static func applyRope(_ x: inout Tensor, heads: Int, headDim: Int, cos: Tensor, sin: Tensor) {
+        let half = headDim / 2, n = x.shape[0]
+        x.withUnsafeMutableBufferPointer { px in
+            cos.withUnsafeBufferPointer { pc in
+                sin.withUnsafeBufferPointer { ps in
+                    for r in 0..<n {
+                        let c = pc.baseAddress! + r * half, s = ps.baseAddress! + r * half
+                        for h in 0..<heads {
+                            let v = px.baseAddress! + r * heads * headDim + h * headDim
+                            for i in 0..<half {
+                                let x1 = v[i], x2 = v[i + half]
+                                v[i] = x1 * c[i] - x2 * s[i]
+                                v[i + half] = x2 * c[i] + x1 * s[i]
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// MLP / GLU activation functions.
+public enum Activation: String, Sendable {
+    case silu, geluTanh, geluErf, relu
+
+    /// Parses transformers' `hidden_act` / `hidden_activation` / `activation_function`.
+    public init?(transformersName: String) {
+        switch transformersName {
+        case "silu", "swish": self = .silu
+        case "gelu_pytorch_tanh", "gelu_new", "gelu_fast", "gelu_tanh": self = .geluTanh
+        case "gelu": self = .geluErf
+        case "relu": self = .relu
+        default: return nil
+        }
+    }
+
+    /// The activation of one value.
+    @inline(__always)
+    public func apply(_ x: Float) -> Float {
+        switch self {
+        case .silu: return x / (1 + exp(-x))
+        case .geluTanh:
+            return 0.5 * x * (1 + tanh(0.797_884_56 * (x + 0.044715 * x * x * x)))
+        case .geluErf: return 0.5 * x * (1 + erf(x * 0.707_106_78))
+        case .relu: return max(0, x)
+        }
+    }
+
+    /// Derivative of the activation at x.
+    @inline(__always)
+    public func derivative(_ x: Float) -> Float {
+        switch self {
+        case .silu:
+            let s = 1 / (1 + exp(-x))
+            return s * (1 + x * (1 - s))
+        case .geluTanh:
+            let k: Float = 0.797_884_56
+            let u = k * (x + 0.044715 * x * x * x)
+            let t = tanh(u)
+            return 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * k * (1 + 3 * 0.044715 * x * x)
+        case .geluErf:
+            return 0.5 * (1 + erf(x * 0.707_106_78)) + x * exp(-0.5 * x * x) * 0.398_942_28
+        case .relu: return x > 0 ? 1 : 0
+        }
+    }
+}

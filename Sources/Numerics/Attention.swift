@@ -1,0 +1,185 @@
+// Scaled dot-product attention with grouped-query head sharing, optional soft-capping of
+// the scores (applied before masking, as Gemma-2), causal / sliding-window / key-padding
+// masks and a query position offset for KV-cached decoding.
+//
+// Dimension legend: q [B, Hq, T, Dh]; k, v [B, Hkv, S, Dh] with Hq a multiple of Hkv
+// (query head h reads key/value head h / (Hq / Hkv)); scores and probabilities [T, S] per
+// (batch, query head); keyMask [B*S] (false = padding); query t sits at key position
+// t + queryOffset.
+import Foundation
+
+/// Which keys each query may attend to.
+public struct AttentionMask: Sendable {
+    /// Hide keys after the query's position.
+    public var causal: Bool
+    /// Only keys with queryPosition - keyPosition < window are visible (transformers' convention).
+    public var slidingWindow: Int?
+    /// Flat [B*S] key validity (false = padding); nil means every key is valid.
+    public var keyMask: [Bool]?
+    /// Position of query 0 among the keys (keys cached before the current queries).
+    public var queryOffset: Int
+
+    /// A mask description.
+    public init(causal: Bool, slidingWindow: Int? = nil, keyMask: [Bool]? = nil, queryOffset: Int = 0) {
+        self.causal = causal
+        self.slidingWindow = slidingWindow
+        self.keyMask = keyMask
+        self.queryOffset = queryOffset
+    }
+
+    /// Whether query `t` of batch entry `b` sees key `s` (S keys per entry).
+    @inlinable
+    public func allows(b: Int, t: Int, s: Int, keyCount: Int) -> Bool {
+        let qp = t + queryOffset
+        if causal && s > qp { return false }
+        if let w = slidingWindow, qp - s >= w { return false }
+        if let keyMask, !keyMask[b * keyCount + s] { return false }
+        return true
+    }
+
+    /// The mask as an additive tensor [B, T, S]: 0 where visible, -inf where hidden.
+    public func additive(batch: Int, queries: Int, keys: Int) -> Tensor {
+        var out = Tensor(uninitialized: [batch, queries, keys])
+        let p = out.mutablePointer()
+        for b in 0..<batch { for t in 0..<queries { for s in 0..<keys {
+            p[(b * queries + t) * keys + s] = allows(b: b, t: t, s: s, keyCount: keys) ? 0 : -Float.infinity
+        } } }
+        return out
+    }
+}
+
+extension Kernels {
+    /// Attention forward. Returns the output [B, Hq, T, Dh] and, when `keepProbabilities`,
+    /// the probabilities [B, Hq, T, S] (masked entries 0; a fully masked row is all 0 and
+    /// its output row is 0).
+    public static func attention(q: Tensor, k: Tensor, v: Tensor, scale: Float, softcap: Float?,
+                                 mask: AttentionMask, keepProbabilities: Bool) -> (out: Tensor, probs: Tensor?) {
+        let (b, hq, t, dh, hkv, s) = attentionShapes(q, k, v, mask)
+        let group = hq / hkv
+        var out = Tensor(uninitialized: q.shape)
+        var probs = Tensor(uninitialized: keepProbabilities ? [b, hq, t, s] : [t, s])
+        let po = out.mutablePointer(), pp = probs.mutablePointer()
+        let pq = q.basePointer, pk = k.basePointer, pv = v.basePointer
+        var rowMask = [Bool](repeating: true, count: s)
+        for bi in 0..<b {
+            for h in 0..<hq {
+                let qh = pq + (bi * hq + h) * t * dh
+                let kvOff = (bi * hkv + h / group) * s * dh
+                let ph = keepProbabilities ? pp + (bi * hq + h) * t * s : pp
+                if s == 0 || dh == 0 {
+                    (po + (bi * hq + h) * t * dh).update(repeating: 0, count: t * dh)
+                    continue
+                }
+                sgemm(transA: false, transB: true, m: t, n: s, k: dh, alpha: scale, a: qh, lda: dh,
+                      b: pk + kvOff, ldb: dh, c: ph, ldc: s)
+                for ti in 0..<t {
+                    let row = ph + ti * s
+                    if let cap = softcap { for j in 0..<s { row[j] = cap * Foundation.tanh(row[j] / cap) } }
+                    for j in 0..<s { rowMask[j] = mask.allows(b: bi, t: ti, s: j, keyCount: s) }
+                    for j in 0..<s where !rowMask[j] { row[j] = -Float.infinity }
+                    softmaxRow(UnsafePointer(row), row, s)
+                }
+                sgemm(transA: false, transB: false, m: t, n: dh, k: s, a: ph, lda: s,
+                      b: pv + kvOff, ldb: dh, c: po + (bi * hq + h) * t * dh, ldc: dh)
+            }
+        }
+        return (out, keepProbabilities ? probs : nil)
+    }
+
+    /// Attention backward from the stored probabilities; returns (dq, dk, dv), each only if requested.
+    public static func attentionBackward(_ g: Tensor, q: Tensor, k: Tensor, v: Tensor, probs: Tensor,
+                                         scale: Float, softcap: Float?, mask: AttentionMask,
+                                         needQ: Bool, needK: Bool, needV: Bool) -> (dq: Tensor?, dk: Tensor?, dv: Tensor?) {
+        let (b, hq, t, dh, hkv, s) = attentionShapes(q, k, v, mask)
+        let group = hq / hkv
+        var dq: Tensor? = needQ ? Tensor(zeros: q.shape) : nil
+        var dk: Tensor? = needK ? Tensor(zeros: k.shape) : nil
+        var dv: Tensor? = needV ? Tensor(zeros: v.shape) : nil
+        if s == 0 || dh == 0 { return (dq, dk, dv) }
+        let pdq = dq?.mutablePointer(), pdk = dk?.mutablePointer(), pdv = dv?.mutablePointer()
+        let pq = q.basePointer, pk = k.basePointer, pv = v.basePointer, pp = probs.basePointer, pg = g.basePointer
+        var dS = Tensor(uninitialized: [t, s]), raw = Tensor(uninitialized: softcap == nil ? [1] : [t, s])
+        let pds = dS.mutablePointer(), praw = raw.mutablePointer()
+        for bi in 0..<b {
+            for h in 0..<hq {
+                let qOff = (bi * hq + h) * t * dh, kvOff = (bi * hkv + h / group) * s * dh
+                let ph = pp + (bi * hq + h) * t * s, gh = pg + qOff
+                if let pdv {  // dV += P^T gO
+                    sgemm(transA: true, transB: false, m: s, n: dh, k: t, a: ph, lda: s, b: gh, ldb: dh,
+                          beta: 1, c: pdv + kvOff, ldc: dh)
+                }
+                guard needQ || needK else { continue }
+                // dP = gO V^T, then dS = P * (dP - rowsum(dP * P)).
+                sgemm(transA: false, transB: true, m: t, n: s, k: dh, a: gh, lda: dh, b: pv + kvOff, ldb: dh,
+                      c: pds, ldc: s)
+                if softcap != nil {
+                    sgemm(transA: false, transB: true, m: t, n: s, k: dh, alpha: scale, a: pq + qOff, lda: dh,
+                          b: pk + kvOff, ldb: dh, c: praw, ldc: s)
+                }
+                for ti in 0..<t {
+                    let pr = ph + ti * s, dr = pds + ti * s
+                    var dot: Float = 0
+                    for j in 0..<s { dot += pr[j] * dr[j] }
+                    for j in 0..<s { dr[j] = pr[j] * (dr[j] - dot) }
+                    if let cap = softcap {
+                        let rr = praw + ti * s
+                        for j in 0..<s { let th = Foundation.tanh(rr[j] / cap); dr[j] *= 1 - th * th }
+                    }
+                }
+                if let pdq {  // dQ = scale * dS K
+                    sgemm(transA: false, transB: false, m: t, n: dh, k: s, alpha: scale, a: pds, lda: s,
+                          b: pk + kvOff, ldb: dh, c: pdq + qOff, ldc: dh)
+                }
+                if let pdk {  // dK += scale * dS^T Q
+                    sgemm(transA: true, transB: false, m: s, n: dh, k: t, alpha: scale, a: pds, lda: s,
+                          b: pq + qOff, ldb: dh, beta: 1, c: pdk + kvOff, ldc: dh)
+                }
+            }
+        }
+        return (dq, dk, dv)
+    }
+
+    /// Checks and returns (B, Hq, T, Dh, Hkv, S).
+    static func attentionShapes(_ q: Tensor, _ k: Tensor, _ v: Tensor, _ mask: AttentionMask)
+        -> (Int, Int, Int, Int, Int, Int) {
+        precondition(q.rank == 4 && k.rank == 4 && v.rank == 4,
+                     "attention: q, k, v must be rank 4, got \(q.shape), \(k.shape), \(v.shape)")
+        let b = q.shape[0], hq = q.shape[1], t = q.shape[2], dh = q.shape[3]
+        let hkv = k.shape[1], s = k.shape[2]
+        precondition(k.shape == v.shape && k.shape[0] == b && k.shape[3] == dh,
+                     "attention: k \(k.shape) and v \(v.shape) must be [\(b), Hkv, S, \(dh)]")
+        precondition(hkv > 0 && hq % hkv == 0, "attention: \(hq) query heads not a multiple of \(hkv) key/value heads")
+        if let km = mask.keyMask {
+            precondition(km.count == b * s, "attention: keyMask has \(km.count) entries, need B*S = \(b * s)")
+        }
+        return (b, hq, t, dh, hkv, s)
+    }
+}
+
+extension Ops {
+    /// Scaled dot-product attention: softmax(mask(softcap(scale * q k^T))) v with GQA.
+    /// q [B, Hq, T, Dh], k/v [B, Hkv, S, Dh], keyMask flat [B*S] (false = padding) -> [B, Hq, T, Dh].
+    public static func attention(q: Variable, k: Variable, v: Variable, scale: Float, softcap: Float? = nil,
+                                 causal: Bool, slidingWindow: Int? = nil, keyMask: [Bool]? = nil,
+                                 queryOffset: Int = 0) -> Variable {
+        let mask = AttentionMask(causal: causal, slidingWindow: slidingWindow, keyMask: keyMask, queryOffset: queryOffset)
+        let record = Autograd.records(q, k, v)
+        let (y, probs) = Kernels.attention(q: q.value, k: k.value, v: v.value, scale: scale, softcap: softcap,
+                                           mask: mask, keepProbabilities: record)
+        guard record, let probs else { return Variable(y) }
+        let vq = q.value, vk = k.value, vv = v.value
+        return Variable(y, parents: [q, k, v]) { g, need in
+            let r = Kernels.attentionBackward(g, q: vq, k: vk, v: vv, probs: probs, scale: scale, softcap: softcap,
+                                              mask: mask, needQ: need[0], needK: need[1], needV: need[2])
+            return [r.dq, r.dk, r.dv]
+        }
+    }
+
+    /// Attention with a per-batch key mask given as rows ([B][S], false = padding).
+    public static func attention(q: Variable, k: Variable, v: Variable, scale: Float, softcap: Float? = nil,
+                                 causal: Bool, slidingWindow: Int? = nil, keyMask: [[Bool]],
+                                 queryOffset: Int = 0) -> Variable {
+        attention(q: q, k: k, v: v, scale: scale, softcap: softcap, causal: causal, slidingWindow: slidingWindow,
+                  keyMask: keyMask.flatMap { $0 }, queryOffset: queryOffset)
+    }
+}

@@ -1,0 +1,127 @@
+// Loss functions with fused forward/backward: cross-entropy, token-wise KL divergence,
+// binary cross-entropy with logits, mean squared error. All return a scalar (shape []).
+//
+// Dimension legend: logits [N, V] (any leading shape flattened to N rows); targets [N].
+import Foundation
+
+extension Kernels {
+    /// Log-probability of each row's target under softmax(logits) ([N, V] -> [N]);
+    /// rows whose target equals `ignoreIndex` get 0.
+    public static func targetLogProbabilities(_ logits: Tensor, targets: [Int], ignoreIndex: Int = -100) -> [Float] {
+        let v = logits.shape.last ?? 1, n = logits.count / Swift.max(v, 1)
+        precondition(targets.count == n, "targetLogProbabilities: \(targets.count) targets for \(n) rows")
+        let pl = logits.basePointer
+        return (0..<n).map { r in
+            let t = targets[r]
+            if t == ignoreIndex { return 0 }
+            precondition(t >= 0 && t < v, "target \(t) outside vocabulary 0..<\(v)")
+            return pl[r * v + t] - logSumExp(pl + r * v, v)
+        }
+    }
+}
+
+extension Ops {
+    /// Mean cross-entropy of logits [N, V] against class targets [N], skipping rows whose
+    /// target is `ignoreIndex` (PyTorch semantics; returns 0 when every row is ignored).
+    public static func crossEntropy(logits: Variable, targets: [Int], ignoreIndex: Int = -100) -> Variable {
+        let v = logits.shape.last ?? 1, n = logits.value.count / Swift.max(v, 1)
+        let lp = Kernels.targetLogProbabilities(logits.value, targets: targets, ignoreIndex: ignoreIndex)
+        let count = targets.reduce(0) { $0 + ($1 == ignoreIndex ? 0 : 1) }
+        var total: Double = 0
+        for x in lp { total -= Double(x) }
+        let y = Tensor(scalar: count == 0 ? 0 : Float(total / Double(count)))
+        guard Autograd.records(logits) else { return Variable(y) }
+        let vl = logits.value
+        return Variable(y, parents: [logits]) { g, _ in
+            var dx = Tensor(zeros: vl.shape)
+            guard count > 0 else { return [dx] }
+            let w = g.item / Float(count), pd = dx.mutablePointer(), pl = vl.basePointer
+            Threading.parallelChunks(n, costPerItem: v * 8) { rows in
+                for r in rows where targets[r] != ignoreIndex {
+                    let dst = pd + r * v
+                    Kernels.softmaxRow(pl + r * v, dst, v)
+                    dst[targets[r]] -= 1
+                    for j in 0..<v { dst[j] *= w }
+                }
+            }
+            return [dx]
+        }
+    }
+
+    /// Token-wise KL(p_ref || p) between softmax(referenceLogits) and softmax(logits), summed
+    /// over the vocabulary and averaged over rows where `mask` is true (all rows if nil).
+    public static func klDivergence(referenceLogits: Tensor, logits: Variable, mask: [Bool]? = nil) -> Variable {
+        precondition(referenceLogits.count == logits.value.count,
+                     "klDivergence: reference \(referenceLogits.shape) vs logits \(logits.shape)")
+        let v = logits.shape.last ?? 1, n = logits.value.count / Swift.max(v, 1)
+        if let mask { precondition(mask.count == n, "klDivergence: mask has \(mask.count) rows, logits \(n)") }
+        let rows = (0..<n).filter { mask?[$0] ?? true }
+        let pr = referenceLogits.basePointer, pl = logits.value.basePointer
+        var total: Double = 0
+        for r in rows {
+            let a = pr + r * v, b = pl + r * v
+            let lseA = Kernels.logSumExp(a, v), lseB = Kernels.logSumExp(b, v)
+            var s: Double = 0
+            for j in 0..<v {
+                let la = a[j] - lseA
+                let p = Foundation.exp(la)
+                if p > 0 { s += Double(p) * Double(la - (b[j] - lseB)) }
+            }
+            total += s
+        }
+        let y = Tensor(scalar: rows.isEmpty ? 0 : Float(total / Double(rows.count)))
+        guard Autograd.records(logits) else { return Variable(y) }
+        let vl = logits.value, ref = referenceLogits
+        return Variable(y, parents: [logits]) { g, _ in
+            var dx = Tensor(zeros: vl.shape)
+            guard !rows.isEmpty else { return [dx] }
+            let w = g.item / Float(rows.count), pd = dx.mutablePointer()
+            let pr = ref.basePointer, pl = vl.basePointer
+            var refRow = [Float](repeating: 0, count: v)
+            for r in rows {
+                let dst = pd + r * v
+                Kernels.softmaxRow(pl + r * v, dst, v)
+                refRow.withUnsafeMutableBufferPointer { Kernels.softmaxRow(pr + r * v, $0.baseAddress!, v) }
+                for j in 0..<v { dst[j] = w * (dst[j] - refRow[j]) }
+            }
+            return [dx]
+        }
+    }
+
+    /// Mean binary cross-entropy of logits against targets in [0, 1] (same shape), stable form
+    /// max(x, 0) - x t + log(1 + exp(-|x|)).
+    public static func bceWithLogits(_ logits: Variable, targets: Tensor) -> Variable {
+        precondition(targets.count == logits.value.count, "bceWithLogits: targets \(targets.shape) vs logits \(logits.shape)")
+        let n = logits.value.count, px = logits.value.basePointer, pt = targets.basePointer
+        var total: Double = 0
+        for i in 0..<n {
+            let x = px[i]
+            total += Double(Swift.max(x, 0) - x * pt[i] + Foundation.log1p(Foundation.exp(-Swift.abs(x))))
+        }
+        let y = Tensor(scalar: n == 0 ? 0 : Float(total / Double(n)))
+        guard Autograd.records(logits) else { return Variable(y) }
+        let vl = logits.value
+        return Variable(y, parents: [logits]) { g, _ in
+            let w = g.item / Float(Swift.max(n, 1))
+            return [Kernels.zipMap(vl, targets) { w * (Kernels.sigmoid($0) - $1) }]
+        }
+    }
+
+    /// Mean squared error between a prediction and a constant target (same element count).
+    public static func mse(_ prediction: Variable, _ target: Tensor) -> Variable {
+        precondition(target.count == prediction.value.count, "mse: target \(target.shape) vs prediction \(prediction.shape)")
+        let n = prediction.value.count
+        let diff = Kernels.zipMap(prediction.value, target) { $0 - $1 }
+        let pd = diff.basePointer
+        var total: Double = 0
+        for i in 0..<n { total += Double(pd[i] * pd[i]) }
+        let y = Tensor(scalar: n == 0 ? 0 : Float(total / Double(n)))
+        guard Autograd.records(prediction) else { return Variable(y) }
+        return Variable(y, parents: [prediction]) { g, _ in
+            [Kernels.scale(diff, by: 2 * g.item / Float(Swift.max(n, 1)))]
+        }
+    }
+
+    /// Mean squared error between two Variables (gradients flow to both).
+    public static func mse(_ a: Variable, _ b: Variable) -> Variable { mean(square(sub(a, b))) }
+}

@@ -1,0 +1,315 @@
+// Differentiable ops on Variables: arithmetic, unary functions, reductions, matmul, linear.
+// Each op computes its forward with `Kernels` and, only when `Autograd.records(...)`,
+// attaches a backward closure that captures tensors (never Variables).
+//
+// Dimension legend: M, K, N matmul dimensions; Bt flattened leading batch dimensions;
+// In/Out linear layer widths.
+import Foundation
+
+/// Namespace of differentiable operations.
+public enum Ops {}
+
+// MARK: - Arithmetic with broadcasting
+
+extension Ops {
+    /// a + b (numpy broadcasting).
+    public static func add(_ a: Variable, _ b: Variable) -> Variable {
+        let y = Kernels.add(a.value, b.value)
+        guard Autograd.records(a, b) else { return Variable(y) }
+        let sa = a.shape, sb = b.shape
+        return Variable(y, parents: [a, b]) { g, need in
+            [need[0] ? Kernels.sumToShape(g, sa) : nil, need[1] ? Kernels.sumToShape(g, sb) : nil]
+        }
+    }
+
+    /// a - b (numpy broadcasting).
+    public static func sub(_ a: Variable, _ b: Variable) -> Variable {
+        let y = Kernels.sub(a.value, b.value)
+        guard Autograd.records(a, b) else { return Variable(y) }
+        let sa = a.shape, sb = b.shape
+        return Variable(y, parents: [a, b]) { g, need in
+            [need[0] ? Kernels.sumToShape(g, sa) : nil,
+             need[1] ? Kernels.sumToShape(Kernels.scale(g, by: -1), sb) : nil]
+        }
+    }
+
+    /// a * b elementwise (numpy broadcasting).
+    public static func mul(_ a: Variable, _ b: Variable) -> Variable {
+        let y = Kernels.mul(a.value, b.value)
+        guard Autograd.records(a, b) else { return Variable(y) }
+        let va = a.value, vb = b.value
+        return Variable(y, parents: [a, b]) { g, need in
+            [need[0] ? Kernels.sumToShape(Kernels.mul(g, vb), va.shape) : nil,
+             need[1] ? Kernels.sumToShape(Kernels.mul(g, va), vb.shape) : nil]
+        }
+    }
+
+    /// a / b elementwise (numpy broadcasting).
+    public static func div(_ a: Variable, _ b: Variable) -> Variable {
+        let y = Kernels.div(a.value, b.value)
+        guard Autograd.records(a, b) else { return Variable(y) }
+        let vb = b.value, sa = a.shape
+        return Variable(y, parents: [a, b]) { g, need in
+            let ga = Kernels.div(g, vb)
+            return [need[0] ? Kernels.sumToShape(ga, sa) : nil,
+                    need[1] ? Kernels.sumToShape(Kernels.zipMap(ga, y) { -$0 * $1 }, vb.shape) : nil]
+        }
+    }
+
+    /// x * s for a constant s.
+    public static func scale(_ x: Variable, by s: Float) -> Variable {
+        let y = Kernels.scale(x.value, by: s)
+        guard Autograd.records(x) else { return Variable(y) }
+        return Variable(y, parents: [x]) { g, _ in [Kernels.scale(g, by: s)] }
+    }
+
+    /// x + c for a constant c.
+    public static func addScalar(_ x: Variable, _ c: Float) -> Variable {
+        let y = Kernels.map(x.value) { $0 + c }
+        guard Autograd.records(x) else { return Variable(y) }
+        return Variable(y, parents: [x]) { g, _ in [g] }
+    }
+
+    /// -x.
+    public static func negate(_ x: Variable) -> Variable { scale(x, by: -1) }
+}
+
+/// Elementwise sum with broadcasting.
+public func + (a: Variable, b: Variable) -> Variable { Ops.add(a, b) }
+/// Elementwise difference with broadcasting.
+public func - (a: Variable, b: Variable) -> Variable { Ops.sub(a, b) }
+/// Elementwise product with broadcasting.
+public func * (a: Variable, b: Variable) -> Variable { Ops.mul(a, b) }
+/// Elementwise quotient with broadcasting.
+public func / (a: Variable, b: Variable) -> Variable { Ops.div(a, b) }
+/// Scales by a constant.
+public func * (a: Variable, s: Float) -> Variable { Ops.scale(a, by: s) }
+/// Scales by a constant.
+public func * (s: Float, a: Variable) -> Variable { Ops.scale(a, by: s) }
+/// Negation.
+public prefix func - (a: Variable) -> Variable { Ops.negate(a) }
+
+// MARK: - Unary functions
+
+extension Ops {
+    /// Elementwise exp.
+    public static func exp(_ x: Variable) -> Variable {
+        let y = Kernels.map(x.value) { Foundation.exp($0) }
+        guard Autograd.records(x) else { return Variable(y) }
+        return Variable(y, parents: [x]) { g, _ in [Kernels.zipMap(g, y) { $0 * $1 }] }
+    }
+
+    /// Elementwise natural log.
+    public static func log(_ x: Variable) -> Variable {
+        let y = Kernels.map(x.value) { Foundation.log($0) }
+        guard Autograd.records(x) else { return Variable(y) }
+        let vx = x.value
+        return Variable(y, parents: [x]) { g, _ in [Kernels.zipMap(g, vx) { $0 / $1 }] }
+    }
+
+    /// Elementwise tanh.
+    public static func tanh(_ x: Variable) -> Variable {
+        let y = Kernels.map(x.value) { Foundation.tanh($0) }
+        guard Autograd.records(x) else { return Variable(y) }
+        return Variable(y, parents: [x]) { g, _ in [Kernels.zipMap(g, y) { $0 * (1 - $1 * $1) }] }
+    }
+
+    /// Elementwise logistic sigmoid.
+    public static func sigmoid(_ x: Variable) -> Variable {
+        let y = Kernels.map(x.value) { Kernels.sigmoid($0) }
+        guard Autograd.records(x) else { return Variable(y) }
+        return Variable(y, parents: [x]) { g, _ in [Kernels.zipMap(g, y) { $0 * $1 * (1 - $1) }] }
+    }
+
+    /// SiLU (swish): x * sigmoid(x).
+    public static func silu(_ x: Variable) -> Variable {
+        let y = Kernels.map(x.value) { $0 * Kernels.sigmoid($0) }
+        guard Autograd.records(x) else { return Variable(y) }
+        let vx = x.value
+        return Variable(y, parents: [x]) { g, _ in
+            [Kernels.zipMap(g, vx) { gi, xi in
+                let s = Kernels.sigmoid(xi)
+                return gi * s * (1 + xi * (1 - s))
+            }]
+        }
+    }
+
+    /// GELU, exact (erf) or tanh-approximate.
+    public static func gelu(_ x: Variable, approximate: Bool) -> Variable {
+        let y = approximate ? Kernels.map(x.value, Kernels.geluTanh) : Kernels.map(x.value, Kernels.geluExact)
+        guard Autograd.records(x) else { return Variable(y) }
+        let vx = x.value
+        return Variable(y, parents: [x]) { g, _ in
+            [approximate ? Kernels.zipMap(g, vx) { $0 * Kernels.geluTanhGrad($1) }
+                         : Kernels.zipMap(g, vx) { $0 * Kernels.geluExactGrad($1) }]
+        }
+    }
+
+    /// Soft-capping: cap * tanh(x / cap).
+    public static func softcap(_ x: Variable, cap: Float) -> Variable {
+        let y = Kernels.map(x.value) { cap * Foundation.tanh($0 / cap) }
+        guard Autograd.records(x) else { return Variable(y) }
+        return Variable(y, parents: [x]) { g, _ in
+            [Kernels.zipMap(g, y) { gi, yi in let t = yi / cap; return gi * (1 - t * t) }]
+        }
+    }
+
+    /// Elementwise square.
+    public static func square(_ x: Variable) -> Variable {
+        let y = Kernels.map(x.value) { $0 * $0 }
+        guard Autograd.records(x) else { return Variable(y) }
+        let vx = x.value
+        return Variable(y, parents: [x]) { g, _ in [Kernels.zipMap(g, vx) { 2 * $0 * $1 }] }
+    }
+
+    /// Elementwise square root.
+    public static func sqrt(_ x: Variable) -> Variable {
+        let y = Kernels.map(x.value) { $0.squareRoot() }
+        guard Autograd.records(x) else { return Variable(y) }
+        return Variable(y, parents: [x]) { g, _ in [Kernels.zipMap(g, y) { $0 / (2 * $1) }] }
+    }
+
+    /// Elementwise ReLU.
+    public static func relu(_ x: Variable) -> Variable {
+        let y = Kernels.map(x.value) { Swift.max($0, 0) }
+        guard Autograd.records(x) else { return Variable(y) }
+        let vx = x.value
+        return Variable(y, parents: [x]) { g, _ in [Kernels.zipMap(g, vx) { $1 > 0 ? $0 : 0 }] }
+    }
+}
+
+// MARK: - Reductions
+
+extension Ops {
+    /// Sum over `axis` (negative counts from the end).
+    public static func sum(_ x: Variable, axis: Int, keepDims: Bool = false) -> Variable {
+        let y = Kernels.sum(x.value, axis: axis, keepDims: keepDims)
+        guard Autograd.records(x) else { return Variable(y) }
+        let shape = x.shape
+        return Variable(y, parents: [x]) { g, _ in [Kernels.expandAlong(g, to: shape, axis: axis)] }
+    }
+
+    /// Mean over `axis`.
+    public static func mean(_ x: Variable, axis: Int, keepDims: Bool = false) -> Variable {
+        let n = Kernels.axisView(x.shape, axis).n
+        return scale(sum(x, axis: axis, keepDims: keepDims), by: 1 / Float(n))
+    }
+
+    /// Sum of all elements, as a one-element Variable of shape [].
+    public static func sum(_ x: Variable) -> Variable {
+        let y = Tensor(scalar: Kernels.sumAll(x.value))
+        guard Autograd.records(x) else { return Variable(y) }
+        let shape = x.shape
+        return Variable(y, parents: [x]) { g, _ in [Tensor(shape: shape, repeating: g.item)] }
+    }
+
+    /// Mean of all elements, shape [].
+    public static func mean(_ x: Variable) -> Variable {
+        scale(sum(x), by: 1 / Float(Swift.max(x.value.count, 1)))
+    }
+
+    /// Maximum over `axis`; the gradient goes to the first maximal element.
+    public static func max(_ x: Variable, axis: Int, keepDims: Bool = false) -> Variable {
+        let (y, idx) = Kernels.max(x.value, axis: axis, keepDims: keepDims)
+        guard Autograd.records(x) else { return Variable(y) }
+        let shape = x.shape
+        return Variable(y, parents: [x]) { g, _ in
+            let (o, n, inner, _) = Kernels.axisView(shape, axis)
+            var dx = Tensor(zeros: shape)
+            let pd = dx.mutablePointer(), pg = g.basePointer
+            for a in 0..<o { for i in 0..<inner {
+                pd[(a * n + Int(idx[a * inner + i])) * inner + i] = pg[a * inner + i]
+            } }
+            return [dx]
+        }
+    }
+}
+
+// MARK: - Matmul and linear
+
+extension Ops {
+    /// Matrix product of the last two dimensions with transpose flags. Leading (batch)
+    /// dimensions must match, or one operand may be rank 2 and shared by every batch entry.
+    public static func matmul(_ a: Variable, _ b: Variable, transposeA: Bool = false,
+                              transposeB: Bool = false) -> Variable {
+        let y = Tensor.matmul(a.value, b.value, transposeA: transposeA, transposeB: transposeB)
+        guard Autograd.records(a, b) else { return Variable(y) }
+        let va = a.value, vb = b.value
+        return Variable(y, parents: [a, b]) { g, need in
+            var ga: Tensor?, gb: Tensor?
+            if need[0] {
+                var full = transposeA ? Tensor.matmul(vb, g, transposeA: transposeB, transposeB: true)
+                                      : Tensor.matmul(g, vb, transposeB: !transposeB)
+                if va.rank == 2 && vb.rank > 2 {  // shared left operand: sum over the batch
+                    full = Kernels.sum(full.reshaped([-1, va.shape[0], va.shape[1]]), axis: 0)
+                }
+                ga = full.reshaped(va.shape)
+            }
+            if need[1] {
+                let shared = vb.rank == 2 && va.rank > 2
+                if shared && !transposeA {
+                    // Flatten the batch: A [Bt*M, K], G [Bt*M, N].
+                    let k = va.shape[va.rank - 1], n = g.shape[g.rank - 1]
+                    let a2 = va.reshaped([-1, k]), g2 = g.reshaped([-1, n])
+                    gb = transposeB ? Tensor.matmul(g2, a2, transposeA: true) : Tensor.matmul(a2, g2, transposeA: true)
+                } else {
+                    var full = transposeB ? Tensor.matmul(g, va, transposeA: true, transposeB: transposeA)
+                                          : Tensor.matmul(va, g, transposeA: !transposeA)
+                    if shared {
+                        full = Kernels.sum(full.reshaped([-1, vb.shape[0], vb.shape[1]]), axis: 0)
+                    }
+                    gb = full.reshaped(vb.shape)
+                }
+            }
+            return [ga, gb]
+        }
+    }
+
+    /// Linear layer: x [..., In] times weight [Out, In] (PyTorch layout) plus bias [Out].
+    public static func linear(_ x: Variable, weight: Variable, bias: Variable? = nil) -> Variable {
+        let inF = weight.shape[1], outF = weight.shape[0]
+        precondition(weight.value.rank == 2 && x.shape.last == inF,
+                     "linear: input \(x.shape) does not match weight \(weight.shape) ([out, in])")
+        if let bias { precondition(bias.value.count == outF, "linear: bias \(bias.shape) for \(outF) outputs") }
+        let rows = x.value.count / inF
+        var outShape = x.shape
+        outShape[outShape.count - 1] = outF
+        var y = Tensor(uninitialized: outShape)
+        let py = y.mutablePointer()
+        if let bias {
+            let pb = bias.value.basePointer
+            for r in 0..<rows { (py + r * outF).update(from: pb, count: outF) }
+        }
+        sgemm(transA: false, transB: true, m: rows, n: outF, k: inF, a: x.value.basePointer, lda: inF,
+              b: weight.value.basePointer, ldb: inF, beta: bias == nil ? 0 : 1, c: py, ldc: outF)
+        let inputs = bias.map { [x, weight, $0] } ?? [x, weight]
+        guard Autograd.records(inputs) else { return Variable(y) }
+        let vx = x.value, vw = weight.value
+        return Variable(y, parents: inputs) { g, need in
+            let g2 = g.reshaped([rows, outF])
+            var out: [Tensor?] = [nil, nil]
+            if need[0] { out[0] = Tensor.matmul(g2, vw).reshaped(vx.shape) }
+            if need[1] { out[1] = Tensor.matmul(g2, vx.reshaped([rows, inF]), transposeA: true) }
+            if need.count > 2 { out.append(need[2] ? Kernels.sum(g2, axis: 0) : nil) }
+            return out
+        }
+    }
+}
+
+// MARK: - Softmax
+
+extension Ops {
+    /// Softmax along the last axis.
+    public static func softmax(_ x: Variable) -> Variable {
+        let y = Kernels.softmax(x.value)
+        guard Autograd.records(x) else { return Variable(y) }
+        return Variable(y, parents: [x]) { g, _ in [Kernels.softmaxBackward(output: y, grad: g)] }
+    }
+
+    /// Log-softmax along the last axis.
+    public static func logSoftmax(_ x: Variable) -> Variable {
+        let y = Kernels.logSoftmax(x.value)
+        guard Autograd.records(x) else { return Variable(y) }
+        return Variable(y, parents: [x]) { g, _ in [Kernels.logSoftmaxBackward(output: y, grad: g)] }
+    }
+}

@@ -1,1 +1,0 @@
-// The Tokenizers module (see DESIGN.md section 1); filled in by its issue.

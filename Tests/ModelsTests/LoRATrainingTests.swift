@@ -1,0 +1,121 @@
+import XCTest
+@testable import Models
+import Numerics
+
+/// LoRA and full fine-tuning gradients against PEFT, checkpointing equivalence, merge, saving.
+final class LoRATrainingTests: XCTestCase {
+    func loraModel() throws -> (TransformerModel, ArchFixture, ArchFixture) {
+        let base = try ArchFixture("llama")
+        let lora = try ArchFixture("llama_lora")
+        let model = try base.model()
+        try model.loadLoRA(directory: lora.dir)
+        return (model, base, lora)
+    }
+
+    func lmLoss(_ batch: TokenBatch) -> (DifferentiableOutput) -> Variable {
+        let targets = TransformerModel.nextTokenTargets(batch)
+        return { out in Ops.crossEntropy(logits: out.logits!, targets: targets) }
+    }
+
+    func testLoRAStepMatchesPEFT() throws {
+        for checkpointing in [false, true] {
+            let (model, _, lora) = try loraModel()
+            XCTAssertEqual(model.adapters.count, 21)
+            XCTAssertEqual(model.adapters.values.first?.scale, 2)
+            let batch = lora.batch
+            let loss = try model.trainingBackward(batch, options: DifferentiableOptions(checkpointing: checkpointing),
+                                                  loss: lmLoss(batch))
+            let expectedLoss = Float((lora.cases["loss"] as? NSNumber)?.doubleValue ?? 0)
+            XCTAssertEqual(loss, expectedLoss, accuracy: 1e-4, "LoRA loss (checkpointing \(checkpointing))")
+            var worst: Float = 0, worstName = ""
+            for (name, v) in model.loraParameters {
+                let key = "grad.base_model.model." + name
+                let expected = try lora.expect(key)
+                let d = maxAbsDiff(try XCTUnwrap(v.grad, "no grad for \(name)"), expected)
+                if d > worst { worst = d; worstName = name }
+            }
+            XCTAssertLessThanOrEqual(worst, 1e-5, "LoRA grads max abs diff \(worst) at \(worstName) (checkpointing \(checkpointing))")
+            // No base parameter collects a gradient.
+            XCTAssertTrue(model.parameters.values.allSatisfy { $0.grad == nil })
+        }
+    }
+
+    func testCheckpointedFullFineTuneGradsMatchFullGraph() throws {
+        let fx = try ArchFixture("gemma2")
+        var grads: [[String: Tensor]] = []
+        var losses: [Float] = []
+        for checkpointing in [false, true] {
+            let model = try fx.model()
+            model.setTrainable()
+            let batch = fx.batch
+            let targets = TransformerModel.nextTokenTargets(batch)
+            let opts = DifferentiableOptions(hidden: .indices([1, 2]), checkpointing: checkpointing)
+            losses.append(try model.trainingBackward(batch, options: opts) { out in
+                // LM loss plus a term on intermediate hidden states (as the dissociation loss has).
+                Ops.add(Ops.crossEntropy(logits: out.logits!, targets: targets),
+                        Ops.scale(Ops.mean(Ops.square(Ops.add(out.hidden[1]!, out.hidden[2]!))), by: 0.01))
+            })
+            grads.append(model.parameters.compactMapValues { $0.grad })
+        }
+        XCTAssertEqual(losses[0], losses[1], accuracy: 1e-5)
+        XCTAssertEqual(Set(grads[0].keys), Set(grads[1].keys))
+        XCTAssertEqual(grads[0].count, try fx.model().parameters.count)
+        for (name, g) in grads[0] {
+            let d = maxAbsDiff(g, try XCTUnwrap(grads[1][name]))
+            XCTAssertLessThanOrEqual(d, 1e-5, "\(name): checkpointed grad max abs diff \(d)")
+        }
+    }
+
+    func testMergeKeepsLogitsAndSaveRoundTrips() throws {
+        let (model, base, lora) = try loraModel()
+        let batch = base.batch
+        let before = try XCTUnwrap(try model.forward(batch).logits)
+        // PEFT save round trip: same key names as PEFT wrote, same tensors.
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("lora-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try model.saveLoRA(to: dir)
+        let saved = try SafeTensors.read(dir.appendingPathComponent("adapter_model.safetensors"))
+        let original = try readSafeTensors(lora.dir.appendingPathComponent("adapter_model.safetensors"))
+        XCTAssertEqual(Set(saved.keys), Set(original.keys))
+        for (k, t) in original { XCTAssertEqual(maxAbsDiff(t, try XCTUnwrap(saved[k])), 0, k) }
+        // Full HF save with the adapters merged, reloaded through Checkpoint.
+        let full = dir.appendingPathComponent("merged")
+        try model.saveHF(to: full, sourceDirectory: base.dir)
+        let reloaded = try TransformerModel.load(path: full.path)
+        let d1 = maxAbsDiff(try XCTUnwrap(try reloaded.forward(batch).logits), before, mask: batch.mask)
+        XCTAssertLessThanOrEqual(d1, 1e-4, "saved+reloaded merged model logits max abs diff \(d1)")
+        model.mergeLoRA()
+        XCTAssertTrue(model.adapters.isEmpty)
+        let d2 = maxAbsDiff(try XCTUnwrap(try model.forward(batch).logits), before, mask: batch.mask)
+        XCTAssertLessThanOrEqual(d2, 1e-4, "merged logits max abs diff \(d2)")
+    }
+
+    func testFreshLoRAIsIdentityAndRSLoRAScale() throws {
+        let fx = try ArchFixture("qwen2")
+        let model = try fx.model()
+        let plain = try XCTUnwrap(try model.forward(fx.batch).logits)
+        let adapters = try model.addLoRA(LoRAConfig(rank: 4, alpha: 8, dropout: 0.1, targetModules: ["q_proj", "v_proj"], useRSLoRA: true))
+        XCTAssertEqual(adapters.count, 4)
+        XCTAssertEqual(adapters[0].scale, 4, accuracy: 1e-6)
+        let a = adapters[0].a.value.scalars, bound = 1 / Float(model.config.hiddenSize).squareRoot()
+        XCTAssertTrue(a.allSatisfy { abs($0) <= bound } && a.contains { abs($0) > bound / 2 })
+        let withLoRA = try XCTUnwrap(try model.forward(fx.batch).logits)
+        XCTAssertEqual(maxAbsDiff(plain, withLoRA), 0)
+        XCTAssertEqual(model.trainableParameters.count, 8)
+    }
+
+    func testGPT2SaveRoundTrip() throws {
+        let fx = try ArchFixture("gpt2")
+        let model = try fx.model()
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("gpt2-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try model.saveHF(to: dir)
+        let saved = try SafeTensors.read(dir.appendingPathComponent("model.safetensors"))
+        let original = try readSafeTensors(fx.dir.appendingPathComponent("model.safetensors"))
+        XCTAssertEqual(Set(saved.keys), Set(original.keys))
+        for (k, t) in original { XCTAssertEqual(maxAbsDiff(t, try XCTUnwrap(saved[k])), 0, k) }
+        let reloaded = try TransformerModel.load(path: dir.path)
+        let d = maxAbsDiff(try XCTUnwrap(try reloaded.forward(fx.batch).logits), try fx.expect("logits"), mask: fx.batch.mask)
+        XCTAssertLessThanOrEqual(d, 1e-4, "gpt2 generated-config reload logits max abs diff \(d)")
+    }
+}

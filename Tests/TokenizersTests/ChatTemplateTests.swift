@@ -1,0 +1,81 @@
+import Foundation
+import XCTest
+@testable import Tokenizers
+
+/// Real chat templates (Llama-3.1, Qwen2.5, Gemma-2, SmolLM2) against transformers' apply_chat_template.
+final class ChatTemplateTests: XCTestCase {
+    func testRealTemplatesMatchTransformers() throws {
+        let cases = try XCTUnwrap(Fixtures.json("chat_expected.json") as? [[String: Any]])
+        XCTAssertGreaterThanOrEqual(cases.count, 40)
+        var tokenizers: [String: Tokenizer] = [:]
+        var failures: [String] = []
+        for c in cases {
+            let tname = c["template"] as? String ?? ""
+            let tokName = c["tokenizer"] as? String ?? ""
+            let template = try String(contentsOf: Fixtures.url("templates/\(tname).jinja"), encoding: .utf8)
+            if tokenizers[tokName] == nil {
+                tokenizers[tokName] = try Tokenizer.load(tokenizerJSON: Fixtures.url("tokenizers/\(tokName).json"),
+                                                         tokenizerConfigJSON: nil)
+            }
+            let tok = try XCTUnwrap(tokenizers[tokName])
+            let messages = (c["messages"] as? [[String: String]] ?? []).map {
+                ChatMessage(role: $0["role"] ?? "", content: $0["content"] ?? "")
+            }
+            var extra: [String: JinjaValue] = [:]
+            if let b = c["bos_token"] as? String { extra["bos_token"] = .string(b) }
+            if let e = c["eos_token"] as? String { extra["eos_token"] = .string(e) }
+            if let tools = c["tools"] { extra["tools"] = JinjaTests.value(tools) }
+            let agp = c["add_generation_prompt"] as? Bool ?? false
+            let label = "\(tname)/\(c["conversation"] ?? "")/agp=\(agp)"
+            do {
+                let out = try tok.applyChatTemplate(messages: messages, addGenerationPrompt: agp, extraContext: extra,
+                                                    template: template)
+                if let expected = c["text"] as? String {
+                    if out != expected { failures.append("\(label): \(out.debugDescription) != \(expected.debugDescription)") }
+                } else {
+                    failures.append("\(label): expected error \(c["error"] ?? ""), got \(out.debugDescription)")
+                }
+            } catch let TokenizerError.templateRaised(message) {
+                if let expectedError = c["error"] as? String {
+                    XCTAssertEqual(message, expectedError, label)
+                } else {
+                    failures.append("\(label): unexpected raise_exception(\(message))")
+                }
+            }
+        }
+        XCTAssert(failures.isEmpty, "\(failures.count) of \(cases.count) chat renders differ:\n" + failures.joined(separator: "\n"))
+    }
+
+    func testTemplateVariablesFromTokenizerConfig() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tok-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try FileManager.default.copyItem(at: Fixtures.url("tokenizers/llama3.json"),
+                                         to: dir.appendingPathComponent("tokenizer.json"))
+        let template = try String(contentsOf: Fixtures.url("templates/llama31.jinja"), encoding: .utf8)
+        let config: [String: Any] = ["bos_token": "<|begin_of_text|>",
+                                     "eos_token": ["content": "<|eot_id|>", "special": true],
+                                     "chat_template": template]
+        try JSONSerialization.data(withJSONObject: config).write(to: dir.appendingPathComponent("tokenizer_config.json"))
+        let tok = try Tokenizer.load(directory: dir)
+        XCTAssertEqual(tok.bosToken, "<|begin_of_text|>")
+        XCTAssertEqual(tok.eosToken, "<|eot_id|>")
+        XCTAssertEqual(tok.eosTokenId, tok.tokenToId("<|eot_id|>"))
+        let text = try tok.applyChatTemplate(messages: [["role": "user", "content": "Hi"]], addGenerationPrompt: true)
+        XCTAssertEqual(text, "<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nCutting Knowledge Date: "
+                       + "December 2023\nToday Date: 26 Jul 2024\n\n<|eot_id|><|start_header_id|>user<|end_header_id|>"
+                       + "\n\nHi<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n")
+        // The rendered prompt starts with the BOS text, so encoding without special tokens keeps one BOS.
+        let ids = tok.encode(text, addSpecialTokens: false)
+        XCTAssertEqual(ids.first, tok.bosTokenId)
+        XCTAssertEqual(ids.filter { $0 == tok.bosTokenId }.count, 1)
+    }
+
+    func testMissingTemplateThrows() throws {
+        let tok = try Tokenizer.load(tokenizerJSON: Fixtures.url("tokenizers/gpt2.json"), tokenizerConfigJSON: nil)
+        XCTAssertThrowsError(try tok.applyChatTemplate(messages: [ChatMessage(role: "user", content: "x")],
+                                                       addGenerationPrompt: true)) {
+            XCTAssertEqual($0 as? TokenizerError, .noChatTemplate)
+        }
+    }
+}
