@@ -211,7 +211,13 @@ public struct PipelineGraph: Sendable {
                                          message: "unknown param '\(k)' for kind '\(kind.name)'" + Suggest.hint(k, names)
                                              + (names.isEmpty ? " (this kind takes no params)" : "; expected one of: " + names.joined(separator: ", ")))
             }
-            let v = try scope.resolve(p.value, key: key)
+            var v = try scope.resolve(p.value, key: key)
+            if case .string = ps.type, p.value.scalarText?.contains("${") ?? false {
+                switch v {
+                case .int, .double, .bool: v = .string(v.description)  // "${params.n}" into a string param
+                default: break
+                }
+            }
             guard ps.type.accepts(v) || (v == .null && !ps.required) else {
                 throw PipelineError.spec(.wrongType, p.value.location, key: key,
                                          message: "expected \(ps.type), got \(v.typeName) \(v.canonicalJSON)")

@@ -33,10 +33,9 @@ public struct SHA256: Sendable {
             buffered += take
             p += take
             n -= take
-            if buffered == 64 {
-                buffer.withUnsafeBytes { compress($0.baseAddress!) }
-                buffered = 0
-            }
+            if buffered < 64 { return }
+            buffer.withUnsafeBytes { compress($0.baseAddress!) }
+            buffered = 0
         }
         while n >= 64 {
             compress(p)
