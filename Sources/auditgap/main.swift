@@ -7,6 +7,7 @@ auditgap: audit what a language model is, not only what it says.
 usage:
   \(ModelCommand.usage)
   \(BenchCommand.usage)
+\(PipelineCommands.usageLines)
 
 exit codes: 0 success, 1 a stage or check failed, 2 bad usage or bad input
 """
@@ -20,8 +21,11 @@ func main() -> Int32 {
     let rest = Array(argv.dropFirst())
     do {
         switch command {
+        case "bench" where rest.first == "pipeline": return try PipelineBench.run(Array(rest.dropFirst()))
         case "bench": return try BenchCommand.run(rest)
         case "model": return try ModelCommand.run(rest)
+        case "run", "status", "dag", "show", "verify", "gc", "export", "import":
+            return try PipelineCommands.dispatch(command, rest)
         case "-h", "--help", "help":
             print(usage)
             return 0

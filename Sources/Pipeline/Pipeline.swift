@@ -1,1 +1,0 @@
-// The Pipeline module (see DESIGN.md section 1); filled in by its issue.

@@ -1,0 +1,82 @@
+// `auditgap bench pipeline`: no-op `status` and `run` on a generated matrix pipeline (docs/BENCHMARKS.md).
+import Foundation
+import Pipeline
+
+enum PipelineBench {
+    /// Writes a pipeline of `2 * a * b` shell instances: `gen[a,b]` and `copy[a,b]` consuming it.
+    static func pipelineYAML(a: Int, b: Int) -> String {
+        """
+        params:
+          greeting: hello
+        stages:
+          gen:
+            kind: shell
+            matrix:
+              a: [\((1...a).map(String.init).joined(separator: ", "))]
+              b: [\((1...b).map(String.init).joined(separator: ", "))]
+            params:
+              cmd: echo ${params.greeting} ${matrix.a} ${matrix.b} > $AUDITGAP_OUT/out.txt
+            outputs: [out.txt]
+          copy:
+            kind: shell
+            matrix:
+              a: [\((1...a).map(String.init).joined(separator: ", "))]
+              b: [\((1...b).map(String.init).joined(separator: ", "))]
+            inputs:
+              src: gen[a=${matrix.a},b=${matrix.b}]/out.txt
+            params:
+              cmd: cp $AUDITGAP_IN_SRC $AUDITGAP_OUT/out.txt
+            outputs: [out.txt]
+
+        """
+    }
+
+    static func run(_ argv: [String]) throws -> Int32 {
+        let args = try Arguments(argv, valued: ["--repeats", "--instances", "--dir"], knownFlags: ["--json"])
+        let repeats = try args.int("--repeats") ?? 7
+        let instances = try args.int("--instances") ?? 500
+        let b = 10
+        let a = max(1, instances / (2 * b))
+        let dir = args.value("--dir") ?? NSTemporaryDirectory() + "auditgap-bench-pipeline-\(getpid())"
+        try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { if args.value("--dir") == nil { try? FileManager.default.removeItem(atPath: dir) } }
+        let yaml = dir + "/pipeline.yaml"
+        try Data(pipelineYAML(a: a, b: b).utf8).write(to: URL(fileURLWithPath: yaml))
+        let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        let store = dir + "/Artifacts"
+        let json = args.flag("--json")
+        if !json { print("pipeline bench: \(2 * a * b) instances (shell), store \(store)") }
+        let t0 = DispatchTime.now().uptimeNanoseconds
+        let first = spawn(exe, ["run", yaml, "--store", store, "-j", "2"])
+        let firstRun = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
+        guard first == 0 else {
+            FileHandle.standardError.write(Data("error: first run failed (exit \(first))\n".utf8))
+            return 1
+        }
+        var status = 0.0, run = 0.0
+        status = medianSeconds(repeats: repeats) { _ = spawn(exe, ["status", yaml, "--store", store]) }
+        run = medianSeconds(repeats: repeats) { _ = spawn(exe, ["run", yaml, "--store", store]) }
+        if json {
+            let obj: Value = .map(["benchmark": .string("pipeline"), "instances": .int(2 * a * b), "repeats": .int(repeats),
+                                   "first_run_s": .double(firstRun), "noop_status_ms": .double(status * 1000), "noop_run_ms": .double(run * 1000)])
+            print(obj.canonicalJSON)
+        } else {
+            print(String(format: "first run (-j 2):   %8.2f s", firstRun))
+            print(String(format: "no-op status:       %8.1f ms (median of %d, whole process)", status * 1000, repeats))
+            print(String(format: "no-op run:          %8.1f ms (median of %d, whole process)", run * 1000, repeats))
+        }
+        return 0
+    }
+
+    /// Runs the binary with output discarded; returns its exit status.
+    static func spawn(_ exe: String, _ arguments: [String]) -> Int32 {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: exe)
+        p.arguments = arguments
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        do { try p.run() } catch { return -1 }
+        p.waitUntilExit()
+        return p.terminationStatus
+    }
+}

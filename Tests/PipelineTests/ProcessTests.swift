@@ -1,0 +1,105 @@
+// Several auditgap processes on one store: each instance computed once; kill -9 leaves no visible debris.
+import XCTest
+@testable import Pipeline
+
+final class ProcessTests: XCTestCase {
+    func testTwoProcessesComputeEachInstanceOnce() throws {
+        let exe = try auditgapBinary()
+        let box = Sandbox()
+        let counter = box.dir + "/count.txt"
+        box.write("pipeline.yaml", """
+        stages:
+          work:
+            kind: shell
+            matrix: {i: [1, 2, 3, 4]}
+            params:
+              cmd: "echo $AUDITGAP_INSTANCE >> $AUDITGAP_PARAM_COUNTER; sleep 0.3; echo ${matrix.i} > $AUDITGAP_OUT/o.txt"
+              counter: \(counter)
+            outputs: [o.txt]
+          sum:
+            kind: shell
+            inputs: {parts: work}
+            params:
+              cmd: "echo sum >> $AUDITGAP_PARAM_COUNTER; for d in $AUDITGAP_IN_PARTS; do cat $d/o.txt; done > $AUDITGAP_OUT/sum.txt"
+              counter: \(counter)
+            outputs: [sum.txt]
+        """)
+        let p1 = try launch(exe, ["run", "pipeline.yaml", "--store", box.store, "-j", "2"], cwd: box.dir, log: box.dir + "/p1.log")
+        let p2 = try launch(exe, ["run", "pipeline.yaml", "--store", box.store, "-j", "2"], cwd: box.dir, log: box.dir + "/p2.log")
+        p1.waitUntilExit()
+        p2.waitUntilExit()
+        let logs = (box.read("p1.log") ?? "") + "\n----\n" + (box.read("p2.log") ?? "")
+        XCTAssertEqual(p1.terminationStatus, 0, logs)
+        XCTAssertEqual(p2.terminationStatus, 0, logs)
+        let lines = (box.read("count.txt") ?? "").split(separator: "\n").map(String.init)
+        XCTAssertEqual(lines.sorted(), ["sum", "work[i=1]", "work[i=2]", "work[i=3]", "work[i=4]"], logs)
+        XCTAssertTrue(logs.contains("reused") || logs.contains("fresh"), logs)
+        XCTAssertTrue(try box.status().values.allSatisfy { $0.state == .fresh })
+    }
+
+    func testKillDashNineThenRerunCompletesOnlyWhatWasMissing() throws {
+        let exe = try auditgapBinary()
+        let box = Sandbox()
+        box.write("pipeline.yaml", """
+        stages:
+          quick: {kind: test.echo, params: {value: 1}}
+          slow:
+            kind: shell
+            inputs: {q: quick}
+            params: {cmd: "echo partial > $AUDITGAP_OUT/o.txt; sleep 1.5; echo done >> $AUDITGAP_OUT/o.txt"}
+            outputs: [o.txt]
+          last: {kind: test.concat, inputs: {s: slow}}
+        """)
+        let p = try launch(exe, ["run", "pipeline.yaml", "--store", box.store], cwd: box.dir, log: box.dir + "/run1.log")
+        let deadline = Date().addingTimeInterval(10)
+        var sawTemp = false
+        while Date() < deadline {
+            let tmp = (try? FileManager.default.contentsOfDirectory(atPath: box.store + "/tmp")) ?? []
+            if tmp.contains(where: { FileManager.default.fileExists(atPath: "\(box.store)/tmp/\($0)/out/o.txt") }) { sawTemp = true; break }
+            usleep(20_000)
+        }
+        XCTAssertTrue(sawTemp, box.read("run1.log") ?? "")
+        kill(p.processIdentifier, SIGKILL)
+        p.waitUntilExit()
+        let store = ArtifactStore(root: box.store)
+        // Only complete objects are visible: quick's. The half-written slow output sits in tmp/.
+        XCTAssertEqual(store.allKeys().count, 1)
+        for k in store.allKeys() { XCTAssertEqual(store.verify(k, useStatCache: false), []) }
+        let st = try box.status()
+        XCTAssertEqual(st["quick"]?.state, .fresh)
+        XCTAssertEqual(st["slow"]?.state, .missing)
+        let rerun = try launch(exe, ["run", "pipeline.yaml", "--store", box.store], cwd: box.dir, log: box.dir + "/run2.log")
+        rerun.waitUntilExit()
+        let log = box.read("run2.log") ?? ""
+        XCTAssertEqual(rerun.terminationStatus, 0, log)
+        XCTAssertTrue(log.contains("2 ran, 1 fresh"), log)
+        XCTAssertFalse(log.contains("start quick"), log)
+        XCTAssertTrue(try box.status().values.allSatisfy { $0.state == .fresh })
+        let slowKey = try XCTUnwrap(try box.status()["slow"]?.key)
+        XCTAssertEqual(try String(contentsOfFile: store.outputDir(slowKey) + "/o.txt", encoding: .utf8), "partial\ndone\n")
+        let leftovers = (try? FileManager.default.contentsOfDirectory(atPath: box.store + "/tmp")) ?? []
+        XCTAssertTrue(leftovers.isEmpty, "debris not cleared: \(leftovers)")
+    }
+
+    func testCLIExitCodesAndJSON() throws {
+        let exe = try auditgapBinary()
+        let box = Sandbox()
+        box.write("bad.yaml", "stages:\n  a:\n    kind: shel\n")
+        let bad = try launch(exe, ["status", "bad.yaml", "--store", box.store], cwd: box.dir, log: box.dir + "/bad.log")
+        bad.waitUntilExit()
+        XCTAssertEqual(bad.terminationStatus, 2)
+        XCTAssertTrue((box.read("bad.log") ?? "").contains("bad.yaml:3:11: stages.a.kind: unknown stage kind 'shel'; did you mean 'shell'?"),
+                      box.read("bad.log") ?? "")
+        box.write("fail.yaml", "stages:\n  f: {kind: test.fail, params: {message: nope}}\n")
+        let fail = try launch(exe, ["run", "fail.yaml", "--store", box.store], cwd: box.dir, log: box.dir + "/fail.log")
+        fail.waitUntilExit()
+        XCTAssertEqual(fail.terminationStatus, 1)
+        XCTAssertTrue((box.read("fail.log") ?? "").contains("error: stage f failed: nope"), box.read("fail.log") ?? "")
+        box.write("pipeline.yaml", "stages:\n  e: {kind: test.echo, params: {value: 1}}\n")
+        let st = try launch(exe, ["status", "--json", "--store", box.store], cwd: box.dir, log: box.dir + "/st.json")
+        st.waitUntilExit()
+        let json = try JSON.parse(Array((box.read("st.json") ?? "").utf8))
+        XCTAssertEqual(json["stages"]?.listValue?.first?["state"], .string("missing"))
+        XCTAssertEqual(json["stages"]?.listValue?.first?["reasons"], .list([.string("never computed")]))
+    }
+}

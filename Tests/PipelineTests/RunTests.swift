@@ -1,0 +1,158 @@
+// Scheduler behaviour: failures, --keep-going, --force, --only, -j, corruption, verify/gc/export/import.
+import XCTest
+@testable import Pipeline
+
+final class RunTests: XCTestCase {
+    static let branches = """
+    stages:
+      ok1: {kind: test.echo, params: {value: 1}}
+      bad: {kind: test.fail, params: {message: "boom here"}}
+      after_bad: {kind: test.concat, inputs: {x: bad}}
+      ok2: {kind: test.concat, inputs: {x: ok1}}
+    """
+
+    func testFailureStopsAndKeepsLogButPublishesNothing() throws {
+        let box = Sandbox()
+        let r = try box.run(Self.branches)
+        XCTAssertEqual(r.summary.exitCode, 1)
+        XCTAssertEqual(r.summary.failed.map(\.name), ["bad"])
+        XCTAssertEqual(r.summary.failed.first?.message, "boom here")
+        XCTAssertTrue(r.summary.skipped.contains("after_bad"))
+        XCTAssertTrue(r.lines.contains { $0.contains("FAILED bad: boom here") && $0.contains("log: ") }, "\(r.lines)")
+        let st = try box.status()
+        let key = try XCTUnwrap(st["bad"]?.key)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: ArtifactStore(root: box.store).objectDir(key)))
+        let log = try XCTUnwrap(box.read("Artifacts/logs/\(key).log"))
+        XCTAssertTrue(log.contains("FAILED: boom here"))
+        XCTAssertTrue((try FileManager.default.contentsOfDirectory(atPath: box.store + "/tmp")).isEmpty)
+    }
+
+    func testKeepGoingRunsIndependentBranches() throws {
+        let box = Sandbox()
+        let r = try box.run(Self.branches) { $0.keepGoing = true }
+        XCTAssertEqual(Set(r.summary.ran), ["ok1", "ok2"])
+        XCTAssertEqual(r.summary.skipped, ["after_bad"])
+        XCTAssertTrue(r.lines.contains("skipped after_bad (upstream bad failed)"), "\(r.lines)")
+    }
+
+    func testParallelRunsEverythingOnce() throws {
+        let box = Sandbox()
+        let yaml = """
+        stages:
+          s:
+            kind: shell
+            matrix: {i: [1, 2, 3, 4]}
+            params: {cmd: "sleep 0.2; echo ${matrix.i} > $AUDITGAP_OUT/o.txt"}
+            outputs: [o.txt]
+          all: {kind: test.concat, inputs: {x: s}}
+        """
+        let t0 = Date()
+        let r = try box.run(yaml) { $0.jobs = 4 }
+        XCTAssertEqual(r.summary.ran.count, 5)
+        XCTAssertLessThan(Date().timeIntervalSince(t0), 0.75, "4 x 0.2 s sleeps should overlap with -j 4")
+        let st = try box.status()
+        let out = try String(contentsOfFile: ArtifactStore(root: box.store).outputDir(st["all"]!.key!) + "/out.txt", encoding: .utf8)
+        XCTAssertEqual(out, "1\n2\n3\n4\n")
+    }
+
+    func testForceAndOnly() throws {
+        let box = Sandbox()
+        let yaml = """
+        stages:
+          a: {kind: test.echo, matrix: {k: [x, y]}, params: {value: "${matrix.k}"}}
+          b: {kind: test.concat, inputs: {i: "a[k=x]"}}
+        """
+        try box.run(yaml)
+        let forced = try box.run { $0.force = ["a[k=x]"] }
+        XCTAssertEqual(forced.summary.ran, ["a[k=x]"])
+        XCTAssertEqual(forced.summary.cutoff, ["b"])
+        // --only runs just the named instance; an upstream that is not fresh is an error.
+        let changed = yaml.replacingOccurrences(of: "\"${matrix.k}\"", with: "\"${matrix.k}!\"")
+        XCTAssertThrowsError(try box.run(changed) { $0.only = ["b"] }) { e in
+            XCTAssertTrue("\(e)".contains("upstream a[k=x] is stale"), "\(e)")
+        }
+        let only = try box.run(changed) { $0.only = ["a[k=y]"] }
+        XCTAssertEqual(only.summary.ran, ["a[k=y]"])
+        XCTAssertEqual(try box.status()["a[k=x]"]?.state, .stale)
+        XCTAssertThrowsError(try box.run { $0.only = ["nope"] }) { e in XCTAssertTrue("\(e)".contains("no stage or instance 'nope'")) }
+    }
+
+    func testDryRunPrintsPlanAndRunsNothing() throws {
+        let box = Sandbox()
+        let r = try box.run(RunTests.branches) { $0.dryRun = true }
+        XCTAssertTrue(r.lines.contains("would run ok1: never computed"), "\(r.lines)")
+        XCTAssertTrue(r.summary.ran.isEmpty)
+        XCTAssertEqual(try box.status()["ok1"]?.state, .missing)
+    }
+
+    func testCorruptedObjectIsReportedAndRecomputed() throws {
+        let box = Sandbox()
+        let yaml = "stages:\n  a: {kind: test.echo, params: {value: 12345}}\n  b: {kind: test.concat, inputs: {x: a}}\n"
+        try box.run(yaml)
+        let store = ArtifactStore(root: box.store)
+        let keyA = try XCTUnwrap(try box.status()["a"]?.key)
+        // Same size, different bytes: only a re-hash can tell.
+        try Data("54321".utf8).write(to: URL(fileURLWithPath: store.outputDir(keyA) + "/value.json"))
+        let (checked, problems) = store.verifyAll()
+        XCTAssertEqual(checked, 2)
+        XCTAssertEqual(problems.map(\.key), [keyA])
+        XCTAssertTrue(problems[0].problems[0].contains("value.json: sha256 mismatch"))
+        XCTAssertTrue(FileManager.default.fileExists(atPath: store.objectDir(keyA)), "verify never deletes")
+        // A missing file is caught by status's cheap check.
+        let keyB = try XCTUnwrap(try box.status()["b"]?.key)
+        try FileManager.default.removeItem(atPath: store.outputDir(keyB) + "/out.txt")
+        let st = try box.status()
+        XCTAssertEqual(st["b"]?.state, .stale)
+        XCTAssertTrue(st["b"]?.reasons.first?.contains("corrupted (out.txt missing)") ?? false, "\(st["b"]!.reasons)")
+        // Running b reads a: a is re-hashed, quarantined and recomputed; b recomputed.
+        let r = try box.run()
+        XCTAssertEqual(Set(r.summary.ran), ["a", "b"])
+        XCTAssertTrue(r.lines.contains { $0.hasPrefix("corrupted a") }, "\(r.lines)")
+        XCTAssertEqual(store.verifyAll().problems.count, 0)
+        XCTAssertEqual(try String(contentsOfFile: store.outputDir(keyB) + "/out.txt", encoding: .utf8), "12345")
+    }
+
+    func testGCRemovesUnreferencedObjects() throws {
+        let box = Sandbox()
+        try box.run("stages:\n  a: {kind: test.echo, params: {value: 1}}\n")
+        try box.run("stages:\n  a: {kind: test.echo, params: {value: 2}}\n")
+        let store = ArtifactStore(root: box.store)
+        XCTAssertEqual(store.allKeys().count, 2)
+        let keep = try store.referencedKeys([try box.planner()])
+        let dry = try store.gc(keeping: keep, dryRun: true)
+        XCTAssertEqual(dry.removed.count, 1)
+        XCTAssertEqual(store.allKeys().count, 2)
+        let real = try store.gc(keeping: keep, dryRun: false)
+        XCTAssertEqual(real.removed, dry.removed)
+        XCTAssertEqual(store.allKeys(), Array(keep))
+        XCTAssertEqual(try box.status()["a"]?.state, .fresh)
+    }
+
+    func testExportImportBetweenStores() throws {
+        let box = Sandbox()
+        let yaml = "stages:\n  a: {kind: test.echo, params: {value: 1}}\n  b: {kind: test.concat, inputs: {x: a}}\n"
+        try box.run(yaml)
+        let src = ArtifactStore(root: box.store)
+        let st = try box.status()
+        let tar = box.dir + "/out.tar"
+        try src.export(keys: [st["a"]!.key!, st["b"]!.key!], to: tar)
+        let other = ArtifactStore(root: box.dir + "/Other")
+        let r = try other.importArchive(tar)
+        XCTAssertEqual(r.imported.count, 2)
+        XCTAssertTrue(r.corrupted.isEmpty)
+        XCTAssertEqual(try other.importArchive(tar).alreadyPresent.count, 2)
+        let planner = Planner(graph: try box.graph(), store: other)
+        XCTAssertTrue(try planner.status().allSatisfy { $0.state == .fresh })
+        XCTAssertNotNil(try? JSON.read(other.objectDir(st["b"]!.key!) + "/lineage.json")["inputs"])
+    }
+
+    func testStageContextAccessorsGiveClearErrors() throws {
+        let p = StageParams(["n": .int(3), "s": .string("x"), "l": .list([.string("a"), .int(1)])], instance: "st[k=1]")
+        XCTAssertEqual(try p.int("n"), 3)
+        XCTAssertEqual(try p.double("n"), 3)
+        XCTAssertThrowsError(try p.int("s")) { XCTAssertEqual("\($0)", "stage st[k=1]: params.s: expected an integer, got string x") }
+        XCTAssertThrowsError(try p.string("m")) { XCTAssertTrue("\($0)".contains("params.m: missing parameter"), "\($0)") }
+        XCTAssertThrowsError(try p.strings("l")) { XCTAssertTrue("\($0)".contains("found integer 1"), "\($0)") }
+        XCTAssertEqual(try p.int("absent", default: 7), 7)
+    }
+}

@@ -1,0 +1,143 @@
+// Every class of spec error names file:line:column, the key, and what is expected.
+import XCTest
+@testable import Pipeline
+
+final class SpecErrorTests: XCTestCase {
+    /// Loads `yaml` as pipeline.yaml (plus extra files) and returns the spec error thrown.
+    func specError(_ yaml: String, files: [String: String] = [:], file: StaticString = #filePath, line: UInt = #line) -> PipelineError? {
+        let box = Sandbox()
+        for (k, v) in files { box.write(k, v) }
+        do {
+            _ = try box.graph(yaml)
+            XCTFail("expected a spec error", file: file, line: line)
+            return nil
+        } catch let e as PipelineError {
+            return e
+        } catch {
+            XCTFail("unexpected error \(error)", file: file, line: line)
+            return nil
+        }
+    }
+
+    func check(_ e: PipelineError?, _ kind: SpecErrorKind, line: Int, column: Int, contains parts: [String],
+               file: StaticString = #filePath, sourceLine: UInt = #line) {
+        guard let e else { return }
+        XCTAssertEqual(e.specKind, kind, "\(e)", file: file, line: sourceLine)
+        XCTAssertEqual(e.location?.line, line, "\(e)", file: file, line: sourceLine)
+        XCTAssertEqual(e.location?.column, column, "\(e)", file: file, line: sourceLine)
+        XCTAssertTrue(e.description.contains("pipeline.yaml:\(line):\(column)"), "\(e)", file: file, line: sourceLine)
+        for p in parts { XCTAssertTrue(e.description.contains(p), "'\(p)' not in: \(e)", file: file, line: sourceLine) }
+    }
+
+    func testYAMLSyntaxError() {
+        let e = specError("stages:\n  a:\n    kind: [shell\n  b: 1\n")
+        XCTAssertEqual(e?.specKind, .yamlSyntax)
+        XCTAssertTrue(e?.description.contains("pipeline.yaml:") ?? false)
+        XCTAssertTrue(e?.description.contains("YAML syntax error") ?? false, "\(String(describing: e))")
+        XCTAssertNotNil(e?.location?.line)
+    }
+
+    func testUnknownTopLevelKey() {
+        check(specError("params: {}\nstagez:\n  a: {kind: shell}\n"), .unknownKey, line: 2, column: 1,
+              contains: ["stagez", "did you mean 'stages'", "expected one of"])
+    }
+
+    func testUnknownStageKey() {
+        check(specError("stages:\n  a:\n    kind: test.echo\n    parms: {value: 1}\n"), .unknownKey, line: 4, column: 5,
+              contains: ["stages.a.parms", "did you mean 'params'"])
+    }
+
+    func testWrongParamType() {
+        check(specError("stages:\n  a:\n    kind: test.loop\n    params:\n      steps: many\n"), .wrongType, line: 5, column: 14,
+              contains: ["stages.a.params.steps", "expected integer", "got string \"many\""])
+    }
+
+    func testWrongStructureType() {
+        check(specError("stages:\n  a:\n    kind: test.echo\n    inputs: [x]\n"), .wrongType, line: 4, column: 13,
+              contains: ["stages.a.inputs", "expected a map"])
+    }
+
+    func testUnknownStageKind() {
+        check(specError("stages:\n  a:\n    kind: shel\n"), .unknownStageKind, line: 3, column: 11,
+              contains: ["stages.a.kind", "unknown stage kind 'shel'", "did you mean 'shell'", "available:"])
+    }
+
+    func testUnknownParamForKind() {
+        check(specError("stages:\n  a:\n    kind: test.loop\n    params:\n      stepz: 3\n"), .unknownKey, line: 5, column: 7,
+              contains: ["stages.a.params.stepz", "did you mean 'steps'"])
+    }
+
+    func testMissingRequiredParam() {
+        check(specError("stages:\n  a:\n    kind: shell\n    outputs: []\n"), .missingKey, line: 2, column: 3,
+              contains: ["stages.a.params", "missing required param 'cmd'"])
+    }
+
+    func testMissingStageReference() {
+        check(specError("stages:\n  prep:\n    kind: test.echo\n    params: {value: 1}\n  b:\n    kind: test.concat\n    inputs:\n      x: prepp\n"),
+              .missingReference, line: 8, column: 10, contains: ["stages.b.inputs.x", "missing stage 'prepp'", "did you mean 'prep'"])
+    }
+
+    func testMissingOutput() {
+        check(specError("stages:\n  prep:\n    kind: test.echo\n    params: {value: 1}\n  b:\n    kind: test.concat\n    inputs:\n      x: prep/valu.json\n"),
+              .missingOutput, line: 8, column: 10, contains: ["stages.b.inputs.x", "no output 'valu.json'", "did you mean 'value.json'"])
+    }
+
+    func testUnknownMatrixKeyInSelector() {
+        check(specError("stages:\n  a:\n    kind: test.echo\n    matrix: {eps: [1, 2]}\n    params: {value: 1}\n  b:\n    kind: test.concat\n    inputs:\n      x: a[epz=1]\n"),
+              .missingReference, line: 9, column: 10, contains: ["no matrix key 'epz'", "did you mean 'eps'"])
+    }
+
+    func testDuplicateStageName() {
+        check(specError("stages:\n  a:\n    kind: test.echo\n    params: {value: 1}\n  a:\n    kind: test.echo\n    params: {value: 2}\n"),
+              .duplicateName, line: 5, column: 3, contains: ["duplicate key", "first defined at ", "pipeline.yaml:2:3)"])
+    }
+
+    func testDuplicateStageAcrossInclude() {
+        let e = specError("include: [common.yaml]\nstages:\n  a:\n    kind: test.echo\n    params: {value: 1}\n",
+                          files: ["common.yaml": "stages:\n  a:\n    kind: test.echo\n    params: {value: 2}\n"])
+        check(e, .duplicateName, line: 3, column: 3, contains: ["stages.a", "duplicate stage name", "common.yaml:2:3"])
+    }
+
+    func testCycle() {
+        let yaml = """
+        stages:
+          a:
+            kind: test.concat
+            inputs: {x: c}
+          b:
+            kind: test.concat
+            inputs: {x: a}
+          c:
+            kind: test.concat
+            inputs: {x: b}
+        """
+        check(specError(yaml), .cycle, line: 7, column: 17, contains: ["dependency cycle: a -> c -> b -> a"])
+    }
+
+    func testUnknownInterpolation() {
+        check(specError("params: {eps: 0.1}\nstages:\n  a:\n    kind: test.echo\n    params:\n      value: ${params.epz}\n"),
+              .unknownInterpolation, line: 6, column: 14, contains: ["stages.a.params.value", "params.epz", "did you mean 'eps'", "known: eps"])
+        check(specError("stages:\n  a:\n    kind: test.echo\n    params:\n      value: \"x ${matrix.k}\"\n"),
+              .unknownInterpolation, line: 5, column: 14, contains: ["matrix.k", "no matrix"])
+    }
+
+    func testMissingFileInput() {
+        check(specError("stages:\n  a:\n    kind: test.concat\n    inputs:\n      data: file:nope.txt\n"), .fileNotFound, line: 5, column: 13,
+              contains: ["stages.a.inputs.data", "input file 'nope.txt' not found"])
+    }
+
+    func testOutputsRequiredForShell() {
+        check(specError("stages:\n  a:\n    kind: shell\n    params: {cmd: 'true'}\n"), .missingKey, line: 2, column: 3,
+              contains: ["stages.a.outputs", "needs 'outputs'"])
+    }
+
+    func testMatrixValuesMustBeAList() {
+        check(specError("stages:\n  a:\n    kind: test.echo\n    matrix: {eps: 3}\n    params: {value: 1}\n"), .wrongType, line: 4, column: 19,
+              contains: ["stages.a.matrix.eps", "expected a list"])
+    }
+
+    func testChoicesAndDidYouMeanDistance() {
+        XCTAssertEqual(Suggest.closest(to: "stagez", in: ["params", "stages"]), "stages")
+        XCTAssertNil(Suggest.closest(to: "zzzzzz", in: ["params", "stages"]))
+    }
+}
