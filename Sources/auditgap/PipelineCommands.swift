@@ -1,6 +1,7 @@
 // `auditgap run|status|dag|show|verify|gc|export|import`: the pipeline engine's commands (DESIGN.md section 2).
 import Foundation
 import Pipeline
+import Study
 
 enum PipelineCommands {
     static let usageLines = """
@@ -17,8 +18,8 @@ enum PipelineCommands {
 
     /// The kinds pipelines may use: built-in kinds (shell, test.*) plus the study's kinds.
     static func registry() -> KindRegistry {
-        let r = KindRegistry.builtin()
-        // Study kinds register here, e.g. `StudyKinds.register(into: &r)`.
+        var r = KindRegistry.builtin()
+        StudyKinds.register(into: &r)
         return r
     }
 

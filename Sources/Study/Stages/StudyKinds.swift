@@ -1,0 +1,19 @@
+// The registry of the study's stage kinds: the paper's pipeline stages, plugged into Pipeline.
+import Pipeline
+
+/// Every stage kind the Study module provides.
+public enum StudyKinds {
+    /// The study kinds, one line per kind (each kind lives in its own file under Stages/).
+    public static var all: [any StageKind] {
+        var kinds: [any StageKind] = []
+        // issue 5 (data, judges, probes, behaviour) kinds:
+        // issue 6 (dissociate, sft) kinds:
+        // issue 7 (pgd, lvs, report) kinds:
+        return kinds
+    }
+
+    /// Registers every study kind into `registry`.
+    public static func register(into registry: inout KindRegistry) {
+        for kind in all { registry.register(kind) }
+    }
+}
