@@ -16,7 +16,7 @@ Usage: /work/venv/bin/python Tests/Fixtures/make_tokenizer_fixtures.py
 import json
 import os
 
-from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CORPUS = os.path.join(ROOT, "Tests", "Fixtures", "tokenizer_corpus.txt")
@@ -84,6 +84,11 @@ TEST_STRINGS = [
     "<start_of_turn>user\nHello<end_of_turn>\n<start_of_turn>model\n",
     "text<|endoftext|>more text",
     "<bos>Hello<eos>",
+    "It'\u017fa and IT'Sa and it\u2019s",
+    "control\x00chars\x07 and\rcarriage \u2028 line sep \ufeffbom",
+    "x" * 150 + " " + "\u4f60\u597d\u4e16\u754c" * 40,
+    "The <mask> sat on [SEP] the mat, a cat <mask>concatenated catalog cat",
+    "hello world said hello  world and Hello world",
 ]
 
 
@@ -172,6 +177,12 @@ def build_all():
         pre_tokenizers.Sequence([pre_tokenizers.Digits(individual_digits=True),
                                  pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)]),
         ["<|endoftext|>", "<|im_start|>", "<|im_end|>"])
+    added = train_bytelevel(pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True), ["<|endoftext|>"])
+    added.add_special_tokens([AddedToken("<mask>", lstrip=True, rstrip=False, special=True, normalized=False),
+                              AddedToken("[SEP]", lstrip=False, rstrip=True, special=True, normalized=False)])
+    added.add_tokens([AddedToken("cat", single_word=True, normalized=True),
+                      AddedToken("hello world", normalized=True)])
+    toks["gpt2_added"] = added
     gemma_specials = ["<pad>", "<eos>", "<bos>", "<unk>", "<start_of_turn>", "<end_of_turn>"]
     toks["gemma"] = train_sentencepiece_like(
         normalizers.Replace(" ", "\u2581"), None,
