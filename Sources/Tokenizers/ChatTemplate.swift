@@ -43,8 +43,14 @@ extension Tokenizer {
 
     private func renderChat(messages: JinjaValue, addGenerationPrompt: Bool, extraContext: [String: JinjaValue],
                             template: String?) throws -> String {
-        guard let source = template ?? chatTemplate else { throw TokenizerError.noChatTemplate }
-        let parsed = try JinjaTemplate(source)
+        let parsed: JinjaTemplate
+        if let template {
+            parsed = try JinjaTemplate(template)
+        } else if let cached = parsedChatTemplate {
+            parsed = try cached.get()
+        } else {
+            throw TokenizerError.noChatTemplate
+        }
         var context: [String: JinjaValue] = [:]
         for (k, v) in templateSpecials { context[k] = .string(v) }
         context["messages"] = messages

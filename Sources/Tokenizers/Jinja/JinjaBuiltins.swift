@@ -276,7 +276,8 @@ enum JinjaBuiltins {
                 guard case let .string(sub) = a else { throw JinjaRuntimeError("'in <string>' requires string as left operand, not \(typeName(a))") }
                 r = sub.isEmpty || s.contains(sub)
             case let .array(arr): r = arr.contains { JinjaValue.equal($0, a) }
-            case let .object(o): r = o[a.str] != nil && (a.number == nil || { if case .string = a { return true }; return false }())
+            case let .object(o):
+                if case let .string(key) = a { r = o[key] != nil } else { r = false }
             case let .namespace(ns): r = ns.values[a.str] != nil
             case .undefined: r = false
             default: throw JinjaRuntimeError("argument of type '\(typeName(b))' is not iterable")

@@ -125,14 +125,13 @@ struct JinjaLexer {
                     throw error(i, kind == .output ? "unterminated '{{' (missing '}}')" : "unterminated '{%' (missing '%}')")
                 }
                 i = j
-                // {% raw %} ... {% endraw %}: the body is text.
+                // {% raw %} ... {% endraw %}: the body is text, the two tags act like comments.
                 if kind == .statement, tag.tokens.count == 1, tag.tokens[0].0 == .name("raw") {
-                    raws.append(.tag(RawTag(kind: .comment, tokens: [], trimLeft: tag.trimLeft, plusLeft: tag.plusLeft,
-                                            trimRight: tag.trimRight, start: tag.start)))
+                    tag.kind = .comment
+                    raws.append(.tag(tag))
                     guard let (bodyEnd, endTag) = findEndRaw(from: i) else { throw error(tag.start, "missing {% endraw %}") }
                     if bodyEnd > i { raws.append(.text(start: i, end: bodyEnd)) }
                     raws.append(.tag(endTag))
-                    i = endTag.tokens.isEmpty ? bodyEnd : bodyEnd
                     i = skipTag(from: bodyEnd)
                     textStart = i
                     continue
@@ -210,7 +209,6 @@ struct JinjaLexer {
 
     private func isSpace(_ c: Unicode.Scalar) -> Bool { c.properties.isWhitespace }
 
-    private static let ops3: Set<String> = []
     private static let ops2: Set<String> = ["==", "!=", "<=", ">=", "//", "**"]
     private static let ops1: Set<Unicode.Scalar> = ["+", "-", "*", "/", "%", "~", "<", ">", "=", "(", ")", "[", "]",
                                                      "{", "}", ",", ".", ":", "|"]

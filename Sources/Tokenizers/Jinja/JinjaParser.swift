@@ -2,6 +2,7 @@
 struct JinjaParser {
     private let items: [JinjaItem]
     private var index = 0
+    private var loopDepth = 0
 
     init(_ items: [JinjaItem]) { self.items = items }
 
@@ -45,8 +46,12 @@ struct JinjaParser {
         return (nodes, nil)
     }
 
+    /// The token stream of the closing statement that `parseBlock` stopped at.
     private mutating func currentStream() -> TokenStream {
-        guard case let .statement(tokens, p) = items[index] else { fatalError("parser invariant: not a statement") }
+        // parseBlock only stops (returning a keyword) at a statement item, so this always matches.
+        guard index < items.count, case let .statement(tokens, p) = items[index] else {
+            return TokenStream([], JinjaPos(line: 0, column: 0))
+        }
         index += 1
         var ts = TokenStream(tokens, p)
         ts.advance()
@@ -90,7 +95,9 @@ struct JinjaParser {
             if ts.skipName("if") { filter = try ts.parseExpression(allowConditional: false) }
             if ts.skipName("recursive") { throw JinjaParser.err(p, "unsupported construct: recursive for loops") }
             try ts.expectEnd()
+            loopDepth += 1
             let (body, end) = try parseBlock(until: ["else", "endfor"])
+            loopDepth -= 1
             guard let (kw, _) = end else { throw JinjaParser.err(p, "missing '{% endfor %}' for this 'for'") }
             var s = currentStream()
             try s.expectEnd()
@@ -151,9 +158,11 @@ struct JinjaParser {
             try s.expectEnd()
             return .macro(name: name, params: params, body: body)
         case "break":
+            guard loopDepth > 0 else { throw JinjaParser.err(p, "'break' outside a for loop") }
             try ts.expectEnd()
             return .breakLoop(p)
         case "continue":
+            guard loopDepth > 0 else { throw JinjaParser.err(p, "'continue' outside a for loop") }
             try ts.expectEnd()
             return .continueLoop(p)
         case "generation":
