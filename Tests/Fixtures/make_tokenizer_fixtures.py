@@ -89,6 +89,8 @@ TEST_STRINGS = [
     "x" * 150 + " " + "\u4f60\u597d\u4e16\u754c" * 40,
     "The <mask> sat on [SEP] the mat, a cat <mask>concatenated catalog cat",
     "hello world said hello  world and Hello world",
+    "ΟΔΥΣΣΕΥΣ ΣΑΣ Σ and ﬁne ＡＢＣ１２ ① x⁵ 'quoted-text, with.dots-and,commas'",
+    "re-enter 12,345.67 a.b.c 1-2-3 --x-- ,,lead trail..",
 ]
 
 
@@ -183,6 +185,25 @@ def build_all():
     added.add_tokens([AddedToken("cat", single_word=True, normalized=True),
                       AddedToken("hello world", normalized=True)])
     toks["gpt2_added"] = added
+    # A pattern without a hand-coded scanner: exercises the NSRegularExpression fallback.
+    toks["split_icu"] = train_bytelevel(
+        pre_tokenizers.Sequence([pre_tokenizers.Split(Regex(r"(?i:'s|n't)|\p{N}{1,2}|[A-Za-z]+|\s+|[^\sA-Za-z\p{N}]+"),
+                                                      behavior="isolated"),
+                                 pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)]),
+        ["<|endoftext|>"])
+    toks["split_behaviors"] = train_bytelevel(
+        pre_tokenizers.Sequence([pre_tokenizers.Split("-", behavior="merged_with_previous"),
+                                 pre_tokenizers.Split(Regex(r"\d"), behavior="contiguous"),
+                                 pre_tokenizers.Split(",", behavior="removed"),
+                                 pre_tokenizers.Split(".", behavior="merged_with_next"),
+                                 pre_tokenizers.Split(Regex(r"\s+"), behavior="isolated", invert=True),
+                                 pre_tokenizers.Digits(individual_digits=False),
+                                 pre_tokenizers.ByteLevel(add_prefix_space=True, use_regex=False)]),
+        ["<|endoftext|>"])
+    toks["normalizers"] = train_bytelevel(
+        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True), ["<|endoftext|>"],
+        normalizer=normalizers.Sequence([normalizers.NFKC(), normalizers.Lowercase(),
+                                         normalizers.Replace(Regex(r"\s+"), " "), normalizers.Strip()]))
     gemma_specials = ["<pad>", "<eos>", "<bos>", "<unk>", "<start_of_turn>", "<end_of_turn>"]
     toks["gemma"] = train_sentencepiece_like(
         normalizers.Replace(" ", "\u2581"), None,
@@ -198,6 +219,9 @@ def build_all():
         llama2_specials,
         post_processor=lambda t: processors.TemplateProcessing(
             single="<s> $A", pair="<s> $A <s> $B", special_tokens=[("<s>", t.token_to_id("<s>"))]))
+    toks["metaspace_split"] = train_sentencepiece_like(
+        None, pre_tokenizers.Metaspace(replacement="\u2581", prepend_scheme="always", split=True),
+        decoders.Metaspace(replacement="\u2581", prepend_scheme="always", split=True), llama2_specials)
     toks["metaspace"] = train_sentencepiece_like(
         None, pre_tokenizers.Metaspace(replacement="\u2581", prepend_scheme="first", split=False),
         decoders.Sequence([decoders.Metaspace(replacement="\u2581", prepend_scheme="first", split=False),
