@@ -267,6 +267,15 @@ CONVERSATIONS = {
                           {"role": "assistant", "content": "Blue."},
                           {"role": "user", "content": "Another, with unicode: café 😀"}],
     "bad_alternation": [{"role": "user", "content": "a"}, {"role": "user", "content": "b"}],
+    "thinking": [{"role": "user", "content": "What is 1+1?"},
+                 {"role": "assistant", "content": "<think>\nAdd them.\n</think>\n\n2"},
+                 {"role": "user", "content": "And 2+2?"},
+                 {"role": "assistant", "content": "<think>\nAgain.\n</think>\n\n4"}],
+    "tool_turns": [{"role": "system", "content": "Use tools."},
+                   {"role": "user", "content": "Weather?"},
+                   {"role": "tool", "content": "sunny"},
+                   {"role": "tool", "content": "22C"},
+                   {"role": "user", "content": "<tool_response>x</tool_response>"}],
 }
 
 TOOLS = [{"type": "function", "function": {"name": "get_weather", "description": "Weather for a city",
@@ -280,6 +289,7 @@ TEMPLATES = {
     "qwen25": ("qwen2", None, "<|im_end|>"),
     "gemma2": ("gemma", "<bos>", "<eos>"),
     "smollm2": ("smollm2", "<|im_start|>", "<|im_end|>"),
+    "qwen3": ("qwen2", None, "<|im_end|>"),
 }
 
 
@@ -302,7 +312,16 @@ def render_templates(toks):
                 except Exception as e:  # raise_exception in the template
                     entry["error"] = str(e)
                 results.append(entry)
-        if tname in ("llama31", "qwen25"):
+        if tname == "qwen3":
+            for cname in ("thinking", "user_only"):
+                conv = CONVERSATIONS[cname]
+                entry = {"template": tname, "tokenizer": tokname, "conversation": cname + "_no_thinking",
+                         "messages": conv, "add_generation_prompt": True, "bos_token": bos, "eos_token": eos,
+                         "extra": {"enable_thinking": False}}
+                entry["text"] = fast.apply_chat_template(conv, tokenize=False, add_generation_prompt=True,
+                                                         enable_thinking=False)
+                results.append(entry)
+        if tname in ("llama31", "qwen25", "qwen3"):
             for cname in ("user_only", "system_user"):
                 conv = CONVERSATIONS[cname]
                 entry = {"template": tname, "tokenizer": tokname, "conversation": cname + "_tools", "messages": conv,

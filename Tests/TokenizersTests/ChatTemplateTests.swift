@@ -6,7 +6,7 @@ import XCTest
 final class ChatTemplateTests: XCTestCase {
     func testRealTemplatesMatchTransformers() throws {
         let cases = try XCTUnwrap(Fixtures.json("chat_expected.json") as? [[String: Any]])
-        XCTAssertGreaterThanOrEqual(cases.count, 40)
+        XCTAssertGreaterThanOrEqual(cases.count, 60)
         var tokenizers: [String: Tokenizer] = [:]
         var failures: [String] = []
         for c in cases {
@@ -25,6 +25,7 @@ final class ChatTemplateTests: XCTestCase {
             if let b = c["bos_token"] as? String { extra["bos_token"] = .string(b) }
             if let e = c["eos_token"] as? String { extra["eos_token"] = .string(e) }
             if let tools = c["tools"] { extra["tools"] = JinjaTests.value(tools) }
+            if let more = c["extra"] as? [String: Any] { for (k, v) in more { extra[k] = JinjaValue.fromJSON(v) } }
             let agp = c["add_generation_prompt"] as? Bool ?? false
             let label = "\(tname)/\(c["conversation"] ?? "")/agp=\(agp)"
             do {
