@@ -156,6 +156,13 @@ final class GGUFTokenizerTests: XCTestCase {
             if fromJSON.encode(c["text"] as? String ?? "", addSpecialTokens: false) == c["ids_tokenizer_json"] as? [Int] { okJSON += 1 }
         }
         print("tokenizer.json check: \(okJSON)/\(totalJSON) match; load \(String(format: "%.2f", jsonLoad)) s")
+        // Throughput on ~100 distinct-ish kB of text (cache-cold for the first pass).
+        let texts = (exp["cases"] as? [[String: Any]] ?? []).compactMap { $0["text"] as? String }
+        let big = (0..<40).map { i in texts.map { $0 + " \(i)" }.joined(separator: "\n") }.joined(separator: "\n")
+        let t0 = Date()
+        let n = fromJSON.encode(big, addSpecialTokens: false).count
+        let dt = Date().timeIntervalSince(t0)
+        print("throughput: \(big.utf8.count) bytes -> \(n) tokens in \(String(format: "%.3f", dt)) s (\(Int(Double(n) / dt)) tokens/s)")
         XCTAssertEqual(okJSON, totalJSON)
     }
 }
