@@ -41,6 +41,14 @@ extension Tokenizer {
                               extraContext: extraContext, template: nil)
     }
 
+    /// Renders the chat template and encodes it without adding special tokens, as transformers'
+    /// `apply_chat_template(messages, tokenize=True)` does (the template itself writes BOS).
+    public func encodeChat(messages: [ChatMessage], addGenerationPrompt: Bool,
+                           extraContext: [String: JinjaValue] = [:]) throws -> [Int] {
+        encode(try applyChatTemplate(messages: messages, addGenerationPrompt: addGenerationPrompt,
+                                     extraContext: extraContext), addSpecialTokens: false)
+    }
+
     private func renderChat(messages: JinjaValue, addGenerationPrompt: Bool, extraContext: [String: JinjaValue],
                             template: String?) throws -> String {
         let parsed: JinjaTemplate

@@ -72,6 +72,30 @@ final class ChatTemplateTests: XCTestCase {
         XCTAssertEqual(ids.filter { $0 == tok.bosTokenId }.count, 1)
     }
 
+    func testEncodeChatKeepsOneBOS() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tokg-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try FileManager.default.copyItem(at: Fixtures.url("tokenizers/gemma.json"), to: dir.appendingPathComponent("tokenizer.json"))
+        let template = try String(contentsOf: Fixtures.url("templates/gemma2.jinja"), encoding: .utf8)
+        let config: [String: Any] = ["bos_token": "<bos>", "eos_token": "<eos>", "pad_token": "<pad>", "chat_template": template]
+        try JSONSerialization.data(withJSONObject: config).write(to: dir.appendingPathComponent("tokenizer_config.json"))
+        let tok = try Tokenizer.load(directory: dir)
+        let ids = try tok.encodeChat(messages: [ChatMessage(role: "user", content: "Hello there")], addGenerationPrompt: true)
+        XCTAssertEqual(ids.first, tok.bosTokenId)
+        XCTAssertEqual(ids.filter { $0 == tok.bosTokenId }.count, 1)
+        XCTAssertEqual(tok.padTokenId, 0)
+        XCTAssertEqual(tok.decode(ids), "<bos><start_of_turn>user\nHello there<end_of_turn>\n<start_of_turn>model\n")
+        XCTAssertEqual(tok.decode(ids, skipSpecialTokens: true), "user\nHello there\nmodel\n")
+        // A broken template is reported when used, with its position.
+        let broken = try Tokenizer(family: .gpt2, tokens: ["a"], merges: [], tokenTypes: [1], bosId: nil, eosId: nil,
+                                   addBos: false, chatTemplate: "{% if %}")
+        XCTAssertThrowsError(try broken.applyChatTemplate(messages: [], addGenerationPrompt: false)) {
+            guard case let TokenizerError.template(line, column, _) = $0 else { return XCTFail("\($0)") }
+            XCTAssertEqual([line, column], [1, 7])
+        }
+    }
+
     func testMissingTemplateThrows() throws {
         let tok = try Tokenizer.load(tokenizerJSON: Fixtures.url("tokenizers/gpt2.json"), tokenizerConfigJSON: nil)
         XCTAssertThrowsError(try tok.applyChatTemplate(messages: [ChatMessage(role: "user", content: "x")],

@@ -54,7 +54,7 @@ final class JinjaTests: XCTestCase {
             return XCTFail("expected a template error")
         }
         XCTAssertEqual(line, 2)
-        XCTAssertEqual(column, 3)  // the tag that ended early
+        XCTAssertEqual(column, 15)  // where the tag ended early
         XCTAssert(message.contains("expected an expression"), message)
         guard case let .template(l2, c2, m2)? = error("{% if x %}\nabc") else { return XCTFail("missing endif") }
         XCTAssertEqual(l2, 1)

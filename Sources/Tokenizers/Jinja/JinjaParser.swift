@@ -27,18 +27,18 @@ struct JinjaParser {
             switch item {
             case let .text(t):
                 nodes.append(.text(t))
-            case let .output(tokens, p):
-                var ts = TokenStream(tokens, p)
+            case let .output(tokens, p, endPos):
+                var ts = TokenStream(tokens, endPos)
                 let e = try ts.parseExpression()
                 try ts.expectEnd()
                 nodes.append(.output(e, p))
-            case let .statement(tokens, p):
+            case let .statement(tokens, p, endPos):
                 guard case let .name(keyword)? = tokens.first?.0 else { throw JinjaParser.err(p, "empty or invalid statement") }
                 if until.contains(keyword) {
                     index -= 1
                     return (nodes, (keyword, p))
                 }
-                var ts = TokenStream(tokens, p)
+                var ts = TokenStream(tokens, endPos)
                 ts.advance()
                 nodes.append(try parseStatement(keyword, &ts, p))
             }
@@ -49,11 +49,11 @@ struct JinjaParser {
     /// The token stream of the closing statement that `parseBlock` stopped at.
     private mutating func currentStream() -> TokenStream {
         // parseBlock only stops (returning a keyword) at a statement item, so this always matches.
-        guard index < items.count, case let .statement(tokens, p) = items[index] else {
+        guard index < items.count, case let .statement(tokens, _, endPos) = items[index] else {
             return TokenStream([], JinjaPos(line: 0, column: 0))
         }
         index += 1
-        var ts = TokenStream(tokens, p)
+        var ts = TokenStream(tokens, endPos)
         ts.advance()
         return ts
     }
@@ -182,16 +182,17 @@ struct JinjaParser {
 struct TokenStream {
     private let tokens: [(JinjaToken, JinjaPos)]
     private var i = 0
-    private let tagPos: JinjaPos
+    /// Position of the tag's closing delimiter (reported for "end of tag" errors).
+    private let endPos: JinjaPos
 
-    init(_ tokens: [(JinjaToken, JinjaPos)], _ tagPos: JinjaPos) {
+    init(_ tokens: [(JinjaToken, JinjaPos)], _ endPos: JinjaPos) {
         self.tokens = tokens
-        self.tagPos = tagPos
+        self.endPos = endPos
     }
 
     var atEnd: Bool { i >= tokens.count }
     var peek: JinjaToken? { i < tokens.count ? tokens[i].0 : nil }
-    var here: JinjaPos { i < tokens.count ? tokens[i].1 : tagPos }
+    var here: JinjaPos { i < tokens.count ? tokens[i].1 : endPos }
 
     mutating func advance() { i += 1 }
 
