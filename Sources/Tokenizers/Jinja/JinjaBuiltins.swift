@@ -102,8 +102,9 @@ enum JinjaBuiltins {
     static func attribute(_ v: JinjaValue, _ name: String) throws -> JinjaValue {
         switch v {
         case let .object(o):
-            if let x = o[name] { return x }
+            // Jinja's getattr tries the Python attribute first (dict methods), then the key.
             if let m = dictMethod(o, name) { return m }
+            if let x = o[name] { return x }
             return .undefined("'dict object' has no attribute '\(name)'")
         case let .namespace(ns):
             return ns.values[name] ?? .undefined("namespace has no attribute '\(name)'")
@@ -129,7 +130,9 @@ enum JinjaBuiltins {
             let idx = k < 0 ? u.count + k : k
             guard idx >= 0 && idx < u.count else { return .undefined("string index \(k) out of range") }
             return .string(String(u[idx]))
-        case let (.object, .string(key)):
+        case let (.object(o), .string(key)):
+            // Jinja's getitem tries the key first, then the attribute.
+            if let x = o[key] { return x }
             return try attribute(v, key)
         case let (.object(o), key):
             return o[key.str] ?? .undefined("dict has no key \(key.repr)")
