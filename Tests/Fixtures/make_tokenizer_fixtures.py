@@ -407,6 +407,7 @@ JINJA_CASES = [
      "{% endgeneration %}{% else %}{{ m.content }}{% endif %}{% endfor %}", {"msgs": MSGS}),
     ("strftime_len", "{{ strftime_now('%Y-%m-%d') | length }} {{ strftime_now('%d %b %Y') | length }}", {}),
     ("dict_global", "{% set d = dict(a=1, b='x') %}{{ d.a }}{{ d['b'] }}{{ d | tojson }}", {}),
+    ("format_filter", "{{ '%s-%d' | format('a', 3) }}|{{ '%r' | format('q') }}|{{ '100%%' | format() }}", {}),
     ("dict_method_vs_key", "{{ d['items'] }} {{ d.get('keys') }} {{ d.values() | list | length }} {{ d.other }}",
      {"d": {"items": "I", "keys": "K", "other": "O"}}),
     ("raise", "{% if x %}{{ raise_exception('bad input: ' ~ x) }}{% endif %}", {"x": 1}),
