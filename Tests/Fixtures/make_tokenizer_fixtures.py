@@ -290,6 +290,7 @@ TEMPLATES = {
     "gemma2": ("gemma", "<bos>", "<eos>"),
     "smollm2": ("smollm2", "<|im_start|>", "<|im_end|>"),
     "qwen3": ("qwen2", None, "<|im_end|>"),
+    "deepseek_r1_distill": ("qwen2", "<\uff5cbegin\u2581of\u2581sentence\uff5c>", "<\uff5cend\u2581of\u2581sentence\uff5c>"),
 }
 
 
