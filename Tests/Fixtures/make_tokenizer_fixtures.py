@@ -91,6 +91,7 @@ TEST_STRINGS = [
     "hello world said hello  world and Hello world",
     "ΟΔΥΣΣΕΥΣ ΣΑΣ Σ and ﬁne ＡＢＣ１２ ① x⁵ 'quoted-text, with.dots-and,commas'",
     "re-enter 12,345.67 a.b.c 1-2-3 --x-- ,,lead trail..",
+    "spaces before punctuation : yes . no ? ok ! a , b ' c do n't I 'm he 's we 've they 're",
 ]
 
 
