@@ -41,6 +41,14 @@ extension Tokenizer {
                               extraContext: extraContext, template: nil)
     }
 
+    /// Same as `applyChatTemplate(messages:...)` with arbitrary message values (e.g. messages
+    /// with `tool_calls`, or content lists), built with `JinjaValue.dict`.
+    public func applyChatTemplate(messageValues: [JinjaValue], addGenerationPrompt: Bool,
+                                  extraContext: [String: JinjaValue] = [:]) throws -> String {
+        try renderChat(messages: .array(messageValues), addGenerationPrompt: addGenerationPrompt,
+                       extraContext: extraContext, template: nil)
+    }
+
     /// Renders the chat template and encodes it without adding special tokens, as transformers'
     /// `apply_chat_template(messages, tokenize=True)` does (the template itself writes BOS).
     public func encodeChat(messages: [ChatMessage], addGenerationPrompt: Bool,

@@ -96,6 +96,24 @@ final class ChatTemplateTests: XCTestCase {
         }
     }
 
+    func testToolCallMessagesAsValues() throws {
+        let template = try String(contentsOf: Fixtures.url("templates/qwen25.jinja"), encoding: .utf8)
+        let tok = try Tokenizer(family: .qwen2, tokens: ["a"], merges: [], tokenTypes: [1], bosId: nil, eosId: nil,
+                                addBos: false, chatTemplate: template)
+        let call = JinjaValue.dict([("type", .string("function")), ("function", .dict([
+            ("name", .string("get_weather")), ("arguments", .dict([("city", .string("Paris"))]))]))])
+        let messages: [JinjaValue] = [
+            .dict([("role", .string("user")), ("content", .string("Weather in Paris?"))]),
+            .dict([("role", .string("assistant")), ("content", .string("")), ("tool_calls", .array([call]))]),
+            .dict([("role", .string("tool")), ("content", .string("sunny"))]),
+        ]
+        let out = try tok.applyChatTemplate(messageValues: messages, addGenerationPrompt: true)
+        XCTAssertEqual(out, "<|im_start|>system\nYou are Qwen, created by Alibaba Cloud. You are a helpful assistant.<|im_end|>\n"
+                       + "<|im_start|>user\nWeather in Paris?<|im_end|>\n<|im_start|>assistant\n<tool_call>\n"
+                       + "{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}}\n</tool_call><|im_end|>\n"
+                       + "<|im_start|>user\n<tool_response>\nsunny\n</tool_response><|im_end|>\n<|im_start|>assistant\n")
+    }
+
     func testMissingTemplateThrows() throws {
         let tok = try Tokenizer.load(tokenizerJSON: Fixtures.url("tokenizers/gpt2.json"), tokenizerConfigJSON: nil)
         XCTAssertThrowsError(try tok.applyChatTemplate(messages: [ChatMessage(role: "user", content: "x")],
