@@ -52,6 +52,10 @@ final class LoadingTests: XCTestCase {
         XCTAssertEqual(ckpt.tokenizer.chatTemplate, "{{ messages[0]['content'] }}")
         XCTAssertEqual(ckpt.missingWeights, [])
         XCTAssertNoThrow(try ckpt.validate())
+        XCTAssertEqual(try ckpt.outputWeight().scalars, try ckpt.weight("lm_head.weight").scalars)
+        var untied = ckpt
+        untied.weights["lm_head.weight"] = nil
+        XCTAssertThrowsError(try untied.outputWeight())
     }
 
     func testLlama5xShardedTied() throws {
@@ -62,6 +66,7 @@ final class LoadingTests: XCTestCase {
         XCTAssertTrue(ckpt.config.tieWordEmbeddings)
         XCTAssertFalse(ckpt.hasWeight("lm_head.weight"))
         XCTAssertTrue(ckpt.weightsFile.hasSuffix("model.safetensors.index.json"))
+        XCTAssertTrue(try ckpt.outputWeight().storage === ckpt.weight("model.embed_tokens.weight").storage, "tied output")
         XCTAssertEqual(ckpt.missingWeights, [])
         XCTAssertFalse(ckpt.tokenizer.isPresent)
         XCTAssertNil(ckpt.tokenizer.chatTemplate)
