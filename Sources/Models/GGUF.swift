@@ -148,6 +148,9 @@ public struct GGUFFile: Sendable {
             throw ModelError.malformedGGUF(file: file, context: "header magic", expected: "\"GGUF\" (got bytes \(magic)); not a GGUF file")
         }
         version = try r.u32(context: "header version")
+        guard version.byteSwapped != 2 && version.byteSwapped != 3 else {
+            throw ModelError.malformedGGUF(file: file, context: "header version", expected: "a little-endian GGUF file (this one is big-endian)")
+        }
         guard version == 2 || version == 3 else {
             throw ModelError.malformedGGUF(file: file, context: "header version", expected: "version 2 or 3, got \(version)")
         }

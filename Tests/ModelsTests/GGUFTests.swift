@@ -68,6 +68,8 @@ final class GGUFTests: XCTestCase {
         XCTAssertEqual(try GGUFFile(url: v2).version, 2)
         let v4 = try tempCopy("quant_types.gguf") { $0[4] = 4 }
         XCTAssertTrue(message { _ = try GGUFFile(url: v4) }.contains("version 2 or 3, got 4"))
+        let bigEndian = try tempCopy("quant_types.gguf") { $0[4] = 0; $0[7] = 3 }
+        XCTAssertTrue(message { _ = try GGUFFile(url: bigEndian) }.contains("big-endian"))
         let magic = try tempCopy("quant_types.gguf") { $0[0] = UInt8(ascii: "X") }
         let text = message { _ = try GGUFFile(url: magic) }
         XCTAssertTrue(text.contains("not a GGUF file") && text.contains(magic.path), text)
