@@ -123,8 +123,9 @@ extension Checkpoint {
         }
         c.hiddenAct = arch == .gemma2 ? "gelu_pytorch_tanh" : "silu"
         if arch == .gemma2 {
-            // llama.cpp scales Gemma-2 2B/9B queries by head_dim^-0.5 (= query_pre_attn_scalar).
-            c.queryPreAttnScalar = Double(c.headDim)
+            // query_pre_attn_scalar is not in GGUF: llama.cpp uses head_dim for 2B/9B and
+            // hidden/heads for 27B (46 layers), as the HF configs do.
+            c.queryPreAttnScalar = c.numLayers == 46 ? Double(hidden / heads) : Double(c.headDim)
             c.attnLogitSoftcap = try double("attn_logit_softcapping") ?? 50
             c.finalLogitSoftcap = try double("final_logit_softcapping") ?? 30
             c.slidingWindow = try int("attention.sliding_window") ?? 4096
