@@ -357,15 +357,24 @@ struct InputReference {
     }
 
     static func parseSelector(_ body: String) throws -> [(String, String)]? {
-        let trimmed = body.trimmingCharacters(in: .whitespaces)
+        let trimmed = trim(Substring(body))
         if trimmed == "*" { return nil }
         return try trimmed.split(separator: ",").map { part in
-            let kv = part.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
-            guard kv.count == 2, !kv[0].isEmpty else {
+            guard let eq = part.firstIndex(of: "=") else {
                 throw PipelineError.usage("malformed selector '\(part)'; expected key=value")
             }
-            return (kv[0], kv[1])
+            let k = trim(part[..<eq]), v = trim(part[part.index(after: eq)...])
+            guard !k.isEmpty else { throw PipelineError.usage("malformed selector '\(part)'; expected key=value") }
+            return (k, v)
         }
+    }
+
+    /// Strips spaces (cheaper than Foundation's trimming on this hot path).
+    static func trim(_ s: Substring) -> String {
+        var t = s
+        while t.first == " " { t = t.dropFirst() }
+        while t.last == " " { t = t.dropLast() }
+        return String(t)
     }
 
     static func matches(_ matrix: [String: Value], _ filter: [(String, String)]?) -> Bool {

@@ -112,7 +112,7 @@ enum PipelineCommands {
         for s in statuses {
             counts[s.state, default: 0] += 1
             let pad = String(repeating: " ", count: max(0, width - s.name.count))
-            out += s.state.rawValue.padding(toLength: 8, withPad: " ", startingAt: 0) + s.name
+            out += s.state.rawValue + String(repeating: " ", count: 8 - s.state.rawValue.count) + s.name
             out += s.reasons.isEmpty ? "\n" : pad + "  " + s.reasons.joined(separator: "; ") + "\n"
         }
         out += "\(counts[.fresh] ?? 0) fresh, \(counts[.stale] ?? 0) stale, \(counts[.missing] ?? 0) missing\n"
