@@ -94,14 +94,14 @@ public prefix func - (a: Variable) -> Variable { Ops.negate(a) }
 extension Ops {
     /// Elementwise exp.
     public static func exp(_ x: Variable) -> Variable {
-        let y = Kernels.map(x.value) { Foundation.exp($0) }
+        let y = Kernels.map(x.value, cost: Kernels.transcendentalCost) { Foundation.exp($0) }
         guard Autograd.records(x) else { return Variable(y) }
         return Variable(y, parents: [x]) { g, _ in [Kernels.zipMap(g, y) { $0 * $1 }] }
     }
 
     /// Elementwise natural log.
     public static func log(_ x: Variable) -> Variable {
-        let y = Kernels.map(x.value) { Foundation.log($0) }
+        let y = Kernels.map(x.value, cost: Kernels.transcendentalCost) { Foundation.log($0) }
         guard Autograd.records(x) else { return Variable(y) }
         let vx = x.value
         return Variable(y, parents: [x]) { g, _ in [Kernels.zipMap(g, vx) { $0 / $1 }] }
@@ -109,25 +109,25 @@ extension Ops {
 
     /// Elementwise tanh.
     public static func tanh(_ x: Variable) -> Variable {
-        let y = Kernels.map(x.value) { Foundation.tanh($0) }
+        let y = Kernels.map(x.value, cost: Kernels.transcendentalCost) { Foundation.tanh($0) }
         guard Autograd.records(x) else { return Variable(y) }
         return Variable(y, parents: [x]) { g, _ in [Kernels.zipMap(g, y) { $0 * (1 - $1 * $1) }] }
     }
 
     /// Elementwise logistic sigmoid.
     public static func sigmoid(_ x: Variable) -> Variable {
-        let y = Kernels.map(x.value) { Kernels.sigmoid($0) }
+        let y = Kernels.map(x.value, cost: Kernels.transcendentalCost) { Kernels.sigmoid($0) }
         guard Autograd.records(x) else { return Variable(y) }
         return Variable(y, parents: [x]) { g, _ in [Kernels.zipMap(g, y) { $0 * $1 * (1 - $1) }] }
     }
 
     /// SiLU (swish): x * sigmoid(x).
     public static func silu(_ x: Variable) -> Variable {
-        let y = Kernels.map(x.value) { $0 * Kernels.sigmoid($0) }
+        let y = Kernels.map(x.value, cost: Kernels.transcendentalCost) { $0 * Kernels.sigmoid($0) }
         guard Autograd.records(x) else { return Variable(y) }
         let vx = x.value
         return Variable(y, parents: [x]) { g, _ in
-            [Kernels.zipMap(g, vx) { gi, xi in
+            [Kernels.zipMap(g, vx, cost: Kernels.transcendentalCost) { gi, xi in
                 let s = Kernels.sigmoid(xi)
                 return gi * s * (1 + xi * (1 - s))
             }]
@@ -136,18 +136,19 @@ extension Ops {
 
     /// GELU, exact (erf) or tanh-approximate.
     public static func gelu(_ x: Variable, approximate: Bool) -> Variable {
-        let y = approximate ? Kernels.map(x.value, Kernels.geluTanh) : Kernels.map(x.value, Kernels.geluExact)
+        let y = approximate ? Kernels.map(x.value, cost: Kernels.transcendentalCost, Kernels.geluTanh)
+                          : Kernels.map(x.value, cost: Kernels.transcendentalCost, Kernels.geluExact)
         guard Autograd.records(x) else { return Variable(y) }
         let vx = x.value
         return Variable(y, parents: [x]) { g, _ in
-            [approximate ? Kernels.zipMap(g, vx) { $0 * Kernels.geluTanhGrad($1) }
-                         : Kernels.zipMap(g, vx) { $0 * Kernels.geluExactGrad($1) }]
+            [approximate ? Kernels.zipMap(g, vx, cost: Kernels.transcendentalCost) { $0 * Kernels.geluTanhGrad($1) }
+                         : Kernels.zipMap(g, vx, cost: Kernels.transcendentalCost) { $0 * Kernels.geluExactGrad($1) }]
         }
     }
 
     /// Soft-capping: cap * tanh(x / cap).
     public static func softcap(_ x: Variable, cap: Float) -> Variable {
-        let y = Kernels.map(x.value) { cap * Foundation.tanh($0 / cap) }
+        let y = Kernels.map(x.value, cost: Kernels.transcendentalCost) { cap * Foundation.tanh($0 / cap) }
         guard Autograd.records(x) else { return Variable(y) }
         return Variable(y, parents: [x]) { g, _ in
             [Kernels.zipMap(g, y) { gi, yi in let t = yi / cap; return gi * (1 - t * t) }]

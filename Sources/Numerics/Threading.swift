@@ -26,9 +26,12 @@ public enum Threading {
     /// `nonisolated(unsafe)` because it is a plain configuration value read by kernels.
     nonisolated(unsafe) public static var kernelThreads: Int = defaultCount
 
-    /// Element count below which elementwise kernels stay on the calling thread (measured:
-    /// spawning work on 2 cores only pays off from a few hundred thousand floats).
-    public static let parallelThreshold = 1 << 18
+    /// Work (elements x relative cost) below which kernels stay on the calling thread.
+    /// Measured on the 2-core development VM (docs/BENCHMARKS.md): a memory-bound add
+    /// only gains from a second thread at millions of floats, and on a busy machine a
+    /// second thread costs more than it brings, so the bar is high; transcendental maps and
+    /// row kernels pass a larger per-item cost and split earlier.
+    public static let parallelThreshold = 1 << 20
 
     /// Runs `body` over `0..<n` split into contiguous chunks, in parallel across
     /// `kernelThreads` threads when `n * costPerItem >= parallelThreshold`, else inline.

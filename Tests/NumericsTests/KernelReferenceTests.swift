@@ -50,7 +50,7 @@ final class KernelReferenceTests: XCTestCase {
 
     func testLargeParallelElementwiseMatchesSerial() {
         var rng = SplitMix64(seed: 22)
-        let n = (1 << 19) + 3
+        let n = Threading.parallelThreshold * 2 + 3
         let a = randomTensor([n], &rng), b = randomTensor([n], &rng)
         let c = Kernels.add(a, b), pa = a.scalars, pb = b.scalars, pc = c.scalars
         for i in stride(from: 0, to: n, by: 997) { XCTAssertEqual(pc[i], pa[i] + pb[i]) }
