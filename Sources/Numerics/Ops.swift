@@ -9,6 +9,19 @@ import Foundation
 /// Namespace of differentiable operations.
 public enum Ops {}
 
+extension Ops {
+    /// Defines a differentiable op outside this module: `value` was computed from `inputs`;
+    /// `backward(gradOut, needs)` returns one gradient per input (nil where `needs[i]` is
+    /// false or the input gets none), each with its input's element count. Records nothing
+    /// when gradients are disabled or no input requires one. The closure must capture
+    /// tensors, not Variables (a captured Variable would keep the tape alive recursively).
+    public static func custom(_ value: Tensor, inputs: [Variable],
+                              backward: @escaping (Tensor, [Bool]) -> [Tensor?]) -> Variable {
+        guard Autograd.records(inputs) else { return Variable(value) }
+        return Variable(value, parents: inputs, backward: backward)
+    }
+}
+
 // MARK: - Arithmetic with broadcasting
 
 extension Ops {

@@ -46,6 +46,19 @@ final class AutogradTests: XCTestCase {
         XCTAssertFalse(Autograd.isGradEnabled)
     }
 
+    func testCustomOpGradient() {
+        var rng = SplitMix64(seed: 8)
+        let x = randomTensor([3, 4], &rng)
+        // cube(x) as a custom op, checked against finite differences.
+        checkGradients("custom cube", [x]) { v in
+            let vx = v[0].value
+            return Ops.custom(Kernels.map(vx) { $0 * $0 * $0 }, inputs: [v[0]]) { g, _ in
+                [Kernels.zipMap(g, vx) { 3 * $0 * $1 * $1 }]
+            }
+        }
+        XCTAssertTrue(Ops.custom(x, inputs: [Variable(x)]) { _, _ in [nil] }.isLeaf)
+    }
+
     func testRetainsGradAndFrozenParents() {
         let a = Variable(Tensor(shape: [2], data: [1, 2]), requiresGrad: true)
         let frozen = Variable(Tensor(shape: [2], data: [3, 4]), requiresGrad: false)
