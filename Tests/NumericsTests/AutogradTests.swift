@@ -106,6 +106,27 @@ final class AutogradTests: XCTestCase {
         XCTAssertNotEqual(a, c)
     }
 
+    /// Row-parallel kernels give bit-identical results for any kernel thread count.
+    func testThreadCountDoesNotChangeResults() {
+        var rng = SplitMix64(seed: 9)
+        let logits = Tensor.randomNormal(shape: [64, 4099], std: 3, rng: &rng)
+        let ref = Tensor.randomNormal(shape: [64, 4099], std: 3, rng: &rng)
+        let targets = (0..<64).map { $0 % 7 == 0 ? -100 : rng.nextInt(below: 4099) }
+        func run() -> [UInt32] {
+            let x = Variable(logits, requiresGrad: true)
+            let loss = Ops.crossEntropy(logits: x, targets: targets) + Ops.klDivergence(referenceLogits: ref, logits: x)
+                + Ops.sum(Ops.tanh(x))
+            loss.backward()
+            return [loss.item.bitPattern] + x.grad!.scalars.map { $0.bitPattern }
+        }
+        let saved = Threading.kernelThreads
+        defer { Threading.kernelThreads = saved }
+        Threading.kernelThreads = 1
+        let serial = run()
+        Threading.kernelThreads = 3
+        XCTAssertEqual(run(), serial)
+    }
+
     func testSeededRandomIsPlatformIndependent() {
         var rng = SplitMix64(seed: 42)
         // Reference values of SplitMix64 (seed 42) from the published algorithm.
