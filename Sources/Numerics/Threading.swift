@@ -27,11 +27,12 @@ public enum Threading {
     nonisolated(unsafe) public static var kernelThreads: Int = defaultCount
 
     /// Work (elements x relative cost) below which kernels stay on the calling thread.
-    /// Measured on the 2-core development VM (docs/BENCHMARKS.md): a memory-bound add
-    /// only gains from a second thread at millions of floats, and on a busy machine a
-    /// second thread costs more than it brings, so the bar is high; transcendental maps and
-    /// row kernels pass a larger per-item cost and split earlier.
-    public static let parallelThreshold = 1 << 20
+    /// Measured on the shared 2-core development VM (docs/BENCHMARKS.md): a memory-bound
+    /// add gains little from a second core, and when the machine is busy a helper thread
+    /// that is preempted mid-chunk stalls the caller for a scheduling round (milliseconds).
+    /// So only work that takes several milliseconds serially is split: 4M adds, 512K
+    /// transcendental maps (cost 8), or softmax / cross-entropy rows over large vocabularies.
+    public static let parallelThreshold = 1 << 22
 
     /// Runs `body` over `0..<n` split into contiguous chunks, in parallel across
     /// `kernelThreads` threads when `n * costPerItem >= parallelThreshold`, else inline.
