@@ -107,14 +107,14 @@ public prefix func - (a: Variable) -> Variable { Ops.negate(a) }
 extension Ops {
     /// Elementwise exp.
     public static func exp(_ x: Variable) -> Variable {
-        let y = Kernels.map(x.value, cost: Kernels.transcendentalCost) { Foundation.exp($0) }
+        let y = Kernels.exp(x.value)
         guard Autograd.records(x) else { return Variable(y) }
         return Variable(y, parents: [x]) { g, _ in [Kernels.zipMap(g, y) { $0 * $1 }] }
     }
 
     /// Elementwise natural log.
     public static func log(_ x: Variable) -> Variable {
-        let y = Kernels.map(x.value, cost: Kernels.transcendentalCost) { Foundation.log($0) }
+        let y = Kernels.log(x.value)
         guard Autograd.records(x) else { return Variable(y) }
         let vx = x.value
         return Variable(y, parents: [x]) { g, _ in [Kernels.zipMap(g, vx) { $0 / $1 }] }
@@ -122,21 +122,21 @@ extension Ops {
 
     /// Elementwise tanh.
     public static func tanh(_ x: Variable) -> Variable {
-        let y = Kernels.map(x.value, cost: Kernels.transcendentalCost) { Foundation.tanh($0) }
+        let y = Kernels.tanh(x.value)
         guard Autograd.records(x) else { return Variable(y) }
         return Variable(y, parents: [x]) { g, _ in [Kernels.zipMap(g, y) { $0 * (1 - $1 * $1) }] }
     }
 
     /// Elementwise logistic sigmoid.
     public static func sigmoid(_ x: Variable) -> Variable {
-        let y = Kernels.map(x.value, cost: Kernels.transcendentalCost) { Kernels.sigmoid($0) }
+        let y = Kernels.sigmoid(x.value)
         guard Autograd.records(x) else { return Variable(y) }
         return Variable(y, parents: [x]) { g, _ in [Kernels.zipMap(g, y) { $0 * $1 * (1 - $1) }] }
     }
 
     /// SiLU (swish): x * sigmoid(x).
     public static func silu(_ x: Variable) -> Variable {
-        let y = Kernels.map(x.value, cost: Kernels.transcendentalCost) { $0 * Kernels.sigmoid($0) }
+        let y = Kernels.silu(x.value)
         guard Autograd.records(x) else { return Variable(y) }
         let vx = x.value
         return Variable(y, parents: [x]) { g, _ in
@@ -149,8 +149,7 @@ extension Ops {
 
     /// GELU, exact (erf) or tanh-approximate.
     public static func gelu(_ x: Variable, approximate: Bool) -> Variable {
-        let y = approximate ? Kernels.map(x.value, cost: Kernels.transcendentalCost, Kernels.geluTanh)
-                          : Kernels.map(x.value, cost: Kernels.transcendentalCost, Kernels.geluExact)
+        let y = Kernels.gelu(x.value, approximate: approximate)
         guard Autograd.records(x) else { return Variable(y) }
         let vx = x.value
         return Variable(y, parents: [x]) { g, _ in
@@ -161,7 +160,7 @@ extension Ops {
 
     /// Soft-capping: cap * tanh(x / cap).
     public static func softcap(_ x: Variable, cap: Float) -> Variable {
-        let y = Kernels.map(x.value, cost: Kernels.transcendentalCost) { cap * Foundation.tanh($0 / cap) }
+        let y = Kernels.softcap(x.value, cap: cap)
         guard Autograd.records(x) else { return Variable(y) }
         return Variable(y, parents: [x]) { g, _ in
             [Kernels.zipMap(g, y) { gi, yi in let t = yi / cap; return gi * (1 - t * t) }]
