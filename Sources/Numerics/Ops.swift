@@ -280,9 +280,9 @@ extension Ops {
 
     /// Linear layer: x [..., In] times weight [Out, In] (PyTorch layout) plus bias [Out].
     public static func linear(_ x: Variable, weight: Variable, bias: Variable? = nil) -> Variable {
-        let inF = weight.shape[1], outF = weight.shape[0]
-        precondition(weight.value.rank == 2 && x.shape.last == inF,
+        precondition(weight.value.rank == 2 && x.shape.last == weight.shape[1] && weight.shape[1] > 0,
                      "linear: input \(x.shape) does not match weight \(weight.shape) ([out, in])")
+        let inF = weight.shape[1], outF = weight.shape[0]
         if let bias { precondition(bias.value.count == outF, "linear: bias \(bias.shape) for \(outF) outputs") }
         let rows = x.value.count / inF
         var outShape = x.shape
