@@ -30,11 +30,10 @@ final class SpecErrorTests: XCTestCase {
     }
 
     func testYAMLSyntaxError() {
-        let e = specError("stages:\n  a:\n    kind: [shell\n  b: 1\n")
-        XCTAssertEqual(e?.specKind, .yamlSyntax)
-        XCTAssertTrue(e?.description.contains("pipeline.yaml:") ?? false)
-        XCTAssertTrue(e?.description.contains("YAML syntax error") ?? false, "\(String(describing: e))")
-        XCTAssertNotNil(e?.location?.line)
+        check(specError("stages:\n  a:\n    kind: [shell\n  b: 1\n"), .yamlSyntax, line: 4, column: 4,
+              contains: ["YAML syntax error", "flow sequence", "did not find expected ',' or ']'"])
+        check(specError("stages:\n  a: {kind: test.echo, params: {value: \"x}\n"), .yamlSyntax, line: 3, column: 1,
+              contains: ["quoted scalar", "unexpected end of stream"])
     }
 
     func testUnknownTopLevelKey() {
