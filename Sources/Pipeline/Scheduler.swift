@@ -271,6 +271,7 @@ public final class Scheduler: @unchecked Sendable {
             let iso = ISO8601DateFormatter()
             let lineage: Value = .map([
                 "instance": .string(inst.name), "stage": .string(inst.stage), "pipeline": .string(graph.spec.absolutePath),
+                "spec": .string(inst.location.description),
                 "kind": .string(inst.kind.name), "kind_version": .string(inst.kind.version), "params": .map(inst.params),
                 "matrix": .map(inst.matrix), "seed": .int(inst.seed), "inputs": .map(lineageInputs),
                 "outputs": .list(inst.outputs.map { .string($0) }), "key": .string(key),

@@ -156,3 +156,25 @@ final class RunTests: XCTestCase {
         XCTAssertEqual(try p.int("absent", default: 7), 7)
     }
 }
+
+final class ReadOnlyStoreTests: XCTestCase {
+    func testReadOnlyStoreServesReadsAndFreshRuns() throws {
+        let box = Sandbox()
+        let yaml = "stages:\n  a: {kind: test.echo, params: {value: 1}}\n"
+        try box.run(yaml)
+        let before = try FileManager.default.contentsOfDirectory(atPath: box.store + "/logs")
+        let ro = ArtifactStore(root: box.store, readOnly: true)
+        XCTAssertFalse(ro.writable)
+        let planner = Planner(graph: try box.graph(), store: ro)
+        XCTAssertEqual(try planner.status().map(\.state), [.fresh])
+        var options = RunOptions()
+        options.progress = .silent
+        XCTAssertEqual(try Scheduler(planner: planner, output: { _ in }).run(options).exitCode, 0)
+        let stale = Planner(graph: try box.graph("stages:\n  a: {kind: test.echo, params: {value: 2}}\n"), store: ro)
+        XCTAssertThrowsError(try Scheduler(planner: stale, output: { _ in }).run(options)) {
+            XCTAssertTrue("\($0)".contains("read-only"), "\($0)")
+        }
+        XCTAssertEqual(ro.verifyAll().problems.count, 0)
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: box.store + "/logs"), before)
+    }
+}
