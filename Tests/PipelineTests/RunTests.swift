@@ -178,3 +178,41 @@ final class ReadOnlyStoreTests: XCTestCase {
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: box.store + "/logs"), before)
     }
 }
+
+/// A fan-in kind that labels each input artifact with its producer's matrix values.
+struct TableKind: StageKind {
+    var name: String { "test.table" }
+    var version: String { "1" }
+    var paramsSchema: ParamsSchema { .empty }
+    var inputs: InputsDeclaration { .named([InputSpec("rows", multiple: true)]) }
+    var outputs: OutputsDeclaration { .fixed(["table.txt"]) }
+    func run(_ context: StageContext) throws {
+        var text = ""
+        for a in try context.artifacts("rows") {
+            let value = String(decoding: FileManager.default.contents(atPath: a.url.path + "/value.json") ?? Data(), as: UTF8.self)
+            text += "\(a.instance ?? "-") eps=\(a.matrix["eps"]?.description ?? "?") \(value)\n"
+        }
+        try Data(text.utf8).write(to: context.output("table.txt"))
+    }
+}
+
+final class StageAPITests: XCTestCase {
+    func testFanInArtifactsCarryProducerMatrix() throws {
+        let box = Sandbox()
+        var registry = KindRegistry.builtin()
+        registry.register(TableKind())
+        let yaml = """
+        stages:
+          pgd: {kind: test.echo, matrix: {eps: [0.1, 0.2]}, params: {value: "${matrix.eps}"}}
+          table: {kind: test.table, inputs: {rows: "pgd[*]"}}
+        """
+        XCTAssertEqual(try box.run(yaml, registry: registry).summary.exitCode, 0)
+        let key = try XCTUnwrap(try box.status(registry: registry)["table"]?.key)
+        let table = try String(contentsOfFile: ArtifactStore(root: box.store).outputDir(key) + "/table.txt", encoding: .utf8)
+        XCTAssertEqual(table, "pgd[eps=0.1] eps=0.1 0.1\npgd[eps=0.2] eps=0.2 0.2\n")
+        // The declared inputs are validated before anything runs.
+        XCTAssertThrowsError(try box.graph("stages:\n  t: {kind: test.table, inputs: {rowz: file:pipeline.yaml}}\n", registry: registry)) {
+            XCTAssertTrue("\($0)".contains("unknown input 'rowz' for kind 'test.table'; did you mean 'rows'?"), "\($0)")
+        }
+    }
+}
