@@ -42,16 +42,23 @@ final class RunTests: XCTestCase {
           s:
             kind: shell
             matrix: {i: [1, 2, 3, 4]}
-            params: {cmd: "sleep 0.2; echo ${matrix.i} > $AUDITGAP_OUT/o.txt"}
+            params: {cmd: "date +%s%N > $AUDITGAP_OUT/t0; sleep 0.3; date +%s%N > $AUDITGAP_OUT/t1; echo ${matrix.i} > $AUDITGAP_OUT/o.txt"}
             outputs: [o.txt]
-          all: {kind: test.concat, inputs: {x: s}}
+          all: {kind: test.concat, inputs: {x: "s/o.txt"}}
         """
-        let t0 = Date()
         let r = try box.run(yaml) { $0.jobs = 4 }
         XCTAssertEqual(r.summary.ran.count, 5)
-        XCTAssertLessThan(Date().timeIntervalSince(t0), 0.75, "4 x 0.2 s sleeps should overlap with -j 4")
         let st = try box.status()
-        let out = try String(contentsOfFile: ArtifactStore(root: box.store).outputDir(st["all"]!.key!) + "/out.txt", encoding: .utf8)
+        let store = ArtifactStore(root: box.store)
+        // The four sleeps overlap: some instance starts before another one ends.
+        let spans: [(Int, Int)] = try (1...4).map { i in
+            let dir = store.outputDir(st["s[i=\(i)]"]!.key!)
+            func read(_ f: String) throws -> Int { Int(try String(contentsOfFile: dir + "/" + f, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0 }
+            return (try read("t0"), try read("t1"))
+        }
+        let overlapping = spans.enumerated().contains { i, a in spans.enumerated().contains { j, b in i != j && b.0 < a.1 && a.0 < b.1 } }
+        XCTAssertTrue(overlapping, "no two instances ran at once with -j 4: \(spans)")
+        let out = try String(contentsOfFile: store.outputDir(st["all"]!.key!) + "/out.txt", encoding: .utf8)
         XCTAssertEqual(out, "1\n2\n3\n4\n")
     }
 
