@@ -219,7 +219,7 @@ public struct PipelineGraph: Sendable {
                                              + (names.isEmpty ? " (this kind takes no params)" : "; expected one of: " + names.joined(separator: ", ")))
             }
             var v = try scope.resolve(p.value, key: key)
-            if case .string = ps.type, p.value.scalarText?.contains("${") ?? false {
+            if case .string = ps.type, InterpolationScope.mayInterpolate(p.value.scalarText ?? "") {
                 switch v {
                 case .int, .double, .bool: v = .string(v.description)  // "${params.n}" into a string param
                 default: break

@@ -112,8 +112,10 @@ public final class ArtifactStore: @unchecked Sendable {
     public func quickCheck(_ key: String) -> ObjectState {
         let dir = objectDir(key)
         var st = stat()
-        guard stat(dir, &st) == 0 else { return .absent }
-        guard let m = manifest(key) else { return .corrupt(["manifest.json missing or unreadable"]) }
+        guard let bytes = JSON.readBytes(dir + "/manifest.json") else {
+            return stat(dir, &st) == 0 ? .corrupt(["manifest.json missing or unreadable"]) : .absent
+        }
+        guard let v = try? JSON.parse(bytes), let m = Manifest(json: v) else { return .corrupt(["manifest.json unreadable or inconsistent"]) }
         var problems: [String] = []
         for f in m.files {
             if stat(dir + "/out/" + f.path, &st) != 0 {
