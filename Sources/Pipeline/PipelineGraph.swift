@@ -64,6 +64,11 @@ public struct PipelineGraph: Sendable {
             kinds[stage.name] = kind
             combos[stage.name] = try PipelineGraph.expandMatrix(stage, scope: globalScope)
         }
+        for (kind, loc) in spec.defaultsLocations.sorted(by: { $0.key < $1.key }) where registry.kind(named: kind) == nil {
+            throw PipelineError.spec(.unknownStageKind, loc, key: "defaults.\(kind)",
+                                     message: "defaults for unknown stage kind '\(kind)'" + Suggest.hint(kind, registry.names)
+                                         + "; available: " + registry.names.joined(separator: ", "))
+        }
         // 2. Stage-level references, missing stages, cycles.
         var stageDeps: [String: [(String, SourceLocation)]] = [:]
         for stage in spec.stages {

@@ -61,6 +61,16 @@ final class SpecErrorTests: XCTestCase {
               contains: ["stages.a.kind", "unknown stage kind 'shel'", "did you mean 'shell'", "available:"])
     }
 
+    func testDefaultsForUnknownKind() {
+        check(specError("defaults:\n  shel: {cmd: x}\nstages: {}\n"), .unknownStageKind, line: 2, column: 3,
+              contains: ["defaults.shel", "did you mean 'shell'"])
+    }
+
+    func testUnknownParamInDefaults() {
+        check(specError("defaults:\n  test.loop: {stepz: 2}\nstages:\n  l: {kind: test.loop}\n"), .unknownKey, line: 2, column: 15,
+              contains: ["stages.l.params.stepz", "did you mean 'steps'"])
+    }
+
     func testUnknownParamForKind() {
         check(specError("stages:\n  a:\n    kind: test.loop\n    params:\n      stepz: 3\n"), .unknownKey, line: 5, column: 7,
               contains: ["stages.a.params.stepz", "did you mean 'steps'"])
