@@ -43,6 +43,8 @@ public struct PipelineSpec: Sendable {
     public var seed: Int = 0
     /// kind name -> default params for every stage of that kind.
     public var defaults: [String: [YAMLNode.Pair]] = [:]
+    /// kind name -> where its defaults were declared (for errors).
+    public var defaultsLocations: [String: SourceLocation] = [:]
     public var stages: [StageSpec] = []
 
     static let topKeys = ["params", "stages", "include", "defaults", "seed"]
@@ -126,6 +128,7 @@ public struct PipelineSpec: Sendable {
                         merged.append(r)
                     }
                     defaults[kind] = merged
+                    defaultsLocations[kind] = q.key.location
                 }
             case "stages":
                 guard let ps = p.value.pairs else {
