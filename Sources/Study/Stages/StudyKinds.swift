@@ -8,6 +8,7 @@ public enum StudyKinds {
         var kinds: [any StageKind] = []
         // issue 5 (data, judges, probes, behaviour) kinds:
         kinds.append(SyntheticModelKind())
+        kinds += [LoadPromptsKind(), PrepareEvalKind(), ContrastTriplesKind(), RefusalFilterKind(), SyntheticRefusalsKind()] as [any StageKind]
         // issue 6 (dissociate, sft) kinds:
         // issue 7 (pgd, lvs, report) kinds:
         return kinds
