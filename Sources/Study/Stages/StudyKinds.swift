@@ -9,6 +9,7 @@ public enum StudyKinds {
         // issue 5 (data, judges, probes, behaviour) kinds:
         kinds.append(SyntheticModelKind())
         kinds += [LoadPromptsKind(), PrepareEvalKind(), ContrastTriplesKind(), RefusalFilterKind(), SyntheticRefusalsKind()] as [any StageKind]
+        kinds.append(GenerateKind())
         // issue 6 (dissociate, sft) kinds:
         // issue 7 (pgd, lvs, report) kinds:
         return kinds
