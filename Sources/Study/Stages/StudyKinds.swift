@@ -10,6 +10,7 @@ public enum StudyKinds {
         kinds.append(SyntheticModelKind())
         kinds += [LoadPromptsKind(), PrepareEvalKind(), ContrastTriplesKind(), RefusalFilterKind(), SyntheticRefusalsKind()] as [any StageKind]
         kinds.append(GenerateKind())
+        kinds.append(JudgeKind())
         // issue 6 (dissociate, sft) kinds:
         // issue 7 (pgd, lvs, report) kinds:
         return kinds
