@@ -11,6 +11,7 @@ public enum StudyKinds {
         kinds += [LoadPromptsKind(), PrepareEvalKind(), ContrastTriplesKind(), RefusalFilterKind(), SyntheticRefusalsKind()] as [any StageKind]
         kinds.append(GenerateKind())
         kinds.append(JudgeKind())
+        kinds += [FeaturesKind(), ProbeKind(), ProbeEvalKind()] as [any StageKind]
         // issue 6 (dissociate, sft) kinds:
         // issue 7 (pgd, lvs, report) kinds:
         return kinds
