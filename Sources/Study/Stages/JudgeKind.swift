@@ -35,19 +35,21 @@ public struct JudgeKind: StageKind {
         public var details: [String: String] = [:]
     }
 
-    struct JudgeSummary: Codable {
-        var name: String
-        var kind: String
-        var labelCounts: [String: Int]?
-        var score: ScoreSummary?
-        var agreement: JudgeDisagreement?
+    /// Per-judge summary.
+    public struct JudgeSummary: Codable, Sendable {
+        public var name: String
+        public var kind: String
+        public var labelCounts: [String: Int]?
+        public var score: ScoreSummary?
+        public var agreement: JudgeDisagreement?
     }
 
-    struct ScoreSummary: Codable {
-        var count: Int
-        var mean: Double
-        var min: Double
-        var max: Double
+    /// Score statistics.
+    public struct ScoreSummary: Codable, Sendable {
+        public var count: Int
+        public var mean: Double
+        public var min: Double
+        public var max: Double
     }
 
     public func run(_ context: StageContext) throws {
@@ -55,6 +57,14 @@ public struct JudgeKind: StageKind {
         var responses = try ResponseRow.read(url)
         if context.params.has("limit") { responses = Array(responses.prefix(max(0, try context.params.int("limit")))) }
         let configured = try JudgeSetup.judges(context, try ParamMap.list(context.params, "judges"))
+        let (rows, summaries) = try Self.judge(responses, with: configured, log: context.log)
+        try StageSupport.writeJSONL(rows, to: context.output("judgements.jsonl"))
+        try StageSupport.writeJSON(summaries, to: context.output("summary.json"))
+    }
+
+    /// Runs every configured judge / scorer over `responses` (ensembles replay their members).
+    public static func judge(_ responses: [ResponseRow], with configured: [ConfiguredJudge],
+                             log: (String) -> Void = { _ in }) throws -> (rows: [Row], summaries: [JudgeSummary]) {
         guard !configured.isEmpty else { throw StudyError.invalidConfiguration("params.judges: list at least one judge") }
         let items = responses.map(\.item)
         var rows = responses.map { Row(id: $0.id, prompt: $0.prompt, response: $0.response, source: $0.source, type: $0.type) }
@@ -98,9 +108,8 @@ public struct JudgeKind: StageKind {
                                              min: scored.min() ?? 0, max: scored.max() ?? 0)
             }
             summaries.append(summary)
-            context.log("judge \(c.name) (\(c.kind)): \(items.count) items in \(String(format: "%.2f", Date().timeIntervalSince(started))) s")
+            log("judge \(c.name) (\(c.kind)): \(items.count) items in \(String(format: "%.2f", Date().timeIntervalSince(started))) s")
         }
-        try StageSupport.writeJSONL(rows, to: context.output("judgements.jsonl"))
-        try StageSupport.writeJSON(summaries, to: context.output("summary.json"))
+        return (rows, summaries)
     }
 }

@@ -12,6 +12,7 @@ public enum StudyKinds {
         kinds.append(GenerateKind())
         kinds.append(JudgeKind())
         kinds += [FeaturesKind(), ProbeKind(), ProbeEvalKind()] as [any StageKind]
+        kinds.append(BehaviorKind())
         // issue 6 (dissociate, sft) kinds:
         // issue 7 (pgd, lvs, report) kinds:
         return kinds
