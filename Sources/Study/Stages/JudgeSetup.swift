@@ -34,7 +34,8 @@ struct ReplayJudge: Judge {
 /// Kinds and keys:
 /// - `lexical`: `mode` (paper | gcg), `extra` (more phrases)
 /// - `guard`: `model` (path) or `model_input` (input name), `template` ({prompt}, {response}),
-///   `chat_template` (true), `safe` / `unsafe` (answer strings), `safe_label` / `unsafe_label`,
+///   `chat_template` (true), `conversation` (false: render the user/assistant turns with the
+///   guard's own chat template instead of `template`, as Llama Guard expects), `safe` / `unsafe` (answer strings), `safe_label` / `unsafe_label`,
 ///   `threshold` (0), `max_tokens` (1024), `batch_size` (4)
 /// - `external`: `command` (shell, run in the pipeline's directory), `timeout`,
 ///   `label_aliases` (map), `score_only` (the command prints {"score"}: a harmlessness scorer)
@@ -45,7 +46,7 @@ struct ReplayJudge: Judge {
 public enum JudgeSetup {
     static let keys: [String: [String]] = [
         "lexical": ["mode", "extra"],
-        "guard": ["model", "model_input", "template", "chat_template", "safe", "unsafe", "safe_label", "unsafe_label", "threshold", "max_tokens", "batch_size"],
+        "guard": ["model", "model_input", "template", "chat_template", "conversation", "safe", "unsafe", "safe_label", "unsafe_label", "threshold", "max_tokens", "batch_size"],
         "external": ["command", "timeout", "label_aliases", "score_only"],
         "ensemble": ["members", "tie_priority"],
         "reward": ["model", "model_input", "template", "label_index", "max_tokens", "batch_size"],
@@ -101,7 +102,8 @@ public enum JudgeSetup {
         case "guard":
             let g = try GuardModelJudge(
                 model: try model(context, m), template: try m.optionalString("template").map(PromptTemplate.init) ?? GuardModelJudge.defaultTemplate,
-                useChatTemplate: try m.bool("chat_template", default: true), safeAnswer: try m.optionalString("safe") ?? "safe",
+                useChatTemplate: try m.bool("chat_template", default: true), conversation: try m.bool("conversation", default: false),
+                safeAnswer: try m.optionalString("safe") ?? "safe",
                 unsafeAnswer: try m.optionalString("unsafe") ?? "unsafe", safeLabel: try label(m, "safe_label", .safe),
                 unsafeLabel: try label(m, "unsafe_label", .unsafe), threshold: try m.double("threshold", default: 0),
                 maxTokens: try m.int("max_tokens", default: 1024), batchSize: try m.int("batch_size", default: 4), name: name)
