@@ -6,6 +6,9 @@ import Study
 enum PipelineCommands {
     static let usageLines = """
       auditgap run      [PIPELINE] [--store DIR] [-j N] [--dry-run] [--force STAGE]... [--only STAGE]... [--keep-going]
+                        [--executor local|slurm] [--detach] [--slurm-partition P] [--slurm-account A] [--slurm-time T]
+                        [--slurm-mem M] [--slurm-cpus N] [--slurm-gres G] [--slurm-arg ARG]... [--slurm-poll SECONDS]
+                        [--slurm-probe-timeout SECONDS] [--slurm-no-probe]
       auditgap status   [PIPELINE] [--json] [--store DIR]
       auditgap dag      [PIPELINE] [--dot]
       auditgap show     STAGE [PIPELINE] [--json] [--store DIR]
@@ -59,8 +62,12 @@ enum PipelineCommands {
     }
 
     static func run(_ argv: [String]) throws -> Int32 {
-        let args = try Arguments(argv, valued: ["--store", "-j", "--jobs", "--force", "--only"], knownFlags: ["--dry-run", "--keep-going"])
+        let args = try Arguments(argv, valued: Set(["--store", "-j", "--jobs", "--force", "--only", "--executor"]).union(SlurmCLI.valued),
+                                 knownFlags: Set(["--dry-run", "--keep-going"]).union(SlurmCLI.flags))
         guard args.positionals.count <= 1 else { throw UsageError("run takes one PIPELINE, got \(args.positionals.joined(separator: " "))") }
+        let executor = args.value("--executor") ?? "local"
+        guard ["local", "slurm"].contains(executor) else { throw UsageError("--executor must be local or slurm, got '\(executor)'") }
+        let slurmOptions = try SlurmCLI.options(args, enabled: executor == "slurm")
         let graph = try load(args.positionals.first, registry: registry())
         var options = RunOptions()
         options.jobs = try args.int("-j") ?? args.int("--jobs") ?? 1
@@ -69,6 +76,12 @@ enum PipelineCommands {
         options.keepGoing = args.flag("--keep-going")
         options.force = args.values("--force")
         options.only = args.values("--only")
+        if let slurmOptions {
+            let slurm = SlurmExecutor(planner: Planner(graph: graph, store: store(args)), options: slurmOptions, output: { line in
+                FileHandle.standardOutput.write(Data((line + "\n").utf8))
+            })
+            return try slurm.run(options)
+        }
         let scheduler = Scheduler(planner: Planner(graph: graph, store: store(args)), output: { line in
             FileHandle.standardOutput.write(Data((line + "\n").utf8))
         })
