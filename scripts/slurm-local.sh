@@ -67,7 +67,7 @@ InactiveLimit=0
 KillWait=2
 MinJobAge=300
 SchedulerType=sched/backfill
-SchedulerParameters=sched_min_interval=100000
+SchedulerParameters=batch_sched_delay=0,sched_min_interval=100000,bf_interval=1
 NodeName=$HOST CPUs=2 RealMemory=$mem State=UNKNOWN
 PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP
 EOF

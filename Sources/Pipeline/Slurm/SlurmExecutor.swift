@@ -172,7 +172,7 @@ public final class SlurmExecutor: @unchecked Sendable {
             if p.array { opts.append("--array=0-\(p.instances.count - 1)") }
             if !depList.isEmpty { opts.append("--dependency=afterok:" + depList.joined(separator: ":")) }
             opts += p.resources.sbatchOptions
-            let what = p.array ? "job array \(p.stage) (\(p.instances.count) tasks)" : graph.instances[p.instances[0]].name
+            let what = p.array ? "job array \(p.stage) (\(p.instances.count) task\(p.instances.count == 1 ? "" : "s"))" : graph.instances[p.instances[0]].name
             let jobID: String
             do {
                 jobID = try client.submit(script: script, options: opts, what: what, arguments: [base + ".index"])

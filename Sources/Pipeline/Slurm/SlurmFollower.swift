@@ -97,9 +97,25 @@ final class SlurmFollower {
             if code == nil { code = client.exitCode(id).exitCode }
             record.jobs[j].tasks[t].exitCode = code
             emit("FAILED  \(task.instance): job \(id) state \(s.state)\(reason), exit code \(code ?? "unknown"); log: \(task.log)")
+            if let detail = failureDetail(task.log) { emit("        " + detail) }
         default:
-            emit("\(s.statusWord.padding(toLength: 7, withPad: " ", startingAt: 0)) \(task.instance) (job \(id) \(previous) -> \(s.state)\(reason))")
+            let change = previous == "SUBMITTED" ? s.state : "\(previous) -> \(s.state)"
+            emit("\(s.statusWord.padding(toLength: 7, withPad: " ", startingAt: 0)) \(task.instance) (job \(id) \(change)\(reason))")
         }
+    }
+
+    /// The engine's error line and stage log path from the end of a job's Slurm log, if present.
+    private func failureDetail(_ log: String) -> String? {
+        guard let h = FileHandle(forReadingAtPath: log) else { return nil }
+        defer { try? h.close() }
+        let size = (try? h.seekToEnd()) ?? 0
+        try? h.seek(toOffset: size > 16384 ? size - 16384 : 0)
+        let text = String(decoding: h.readDataToEndOfFile(), as: UTF8.self)
+        let lines = text.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
+        let error = lines.last { $0.hasPrefix("error: ") }
+        let stageLog = lines.last { $0.hasPrefix("log: ") }.map { "stage " + $0 }
+        let parts = [error, stageLog].compactMap { $0 }
+        return parts.isEmpty ? nil : parts.joined(separator: "; ")
     }
 
     /// Cancels every job of the run and waits (briefly) until Slurm has let go of them.
