@@ -230,6 +230,23 @@ final class SlurmTests: XCTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: marker))
     }
 
+    func testStoreTheComputeNodesCannotWriteIsDetectedByTheProbe() throws {
+        try requireCluster()
+        // One machine cannot hide a directory from itself; a job running as `nobody` cannot write
+        // into root's store, which the probe must catch the same way before submitting anything.
+        try XCTSkipIf(getuid() != 0, "needs root to submit a job as another user (sbatch --uid)")
+        let exe = try auditgapBinary()
+        let box = Sandbox()
+        box.write("pipeline.yaml", "stages:\n  a: {kind: test.echo, params: {value: 1}}\n")
+        let r = runTool(exe, ["run", "--executor", "slurm", "--store", box.store, "--slurm-arg=--uid=nobody", "--slurm-probe-timeout", "30"],
+                        cwd: box.dir, timeout: 60)
+        XCTAssertEqual(r.status, 1, r.output)
+        XCTAssertTrue(r.output.contains("the compute nodes cannot reach the store \(PipelineSpec.absolute(box.store))"), r.output)
+        XCTAssertFalse(r.output.contains("submitted job"), r.output)
+        let rec = SlurmRunRecord.load(ArtifactStore(root: box.store), pipeline: PipelineSpec.absolute(box.pipeline))
+        XCTAssertTrue(rec.allSatisfy { $0.jobs.isEmpty }, "jobs were submitted after a failed probe")
+    }
+
     func testRejectedSubmissionShowsSlurmsMessage() throws {
         try requireCluster()
         let exe = try auditgapBinary()

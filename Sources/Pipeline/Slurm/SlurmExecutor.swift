@@ -251,7 +251,7 @@ public final class SlurmExecutor: @unchecked Sendable {
         }
         // The token may take a moment to show up through a network filesystem's attribute cache.
         var content: String?
-        for _ in 0..<20 {
+        for _ in 0..<(last.state == "FAILED" ? 1 : 20) {
             if let d = FileManager.default.contents(atPath: tokenFile) { content = String(decoding: d, as: UTF8.self); break }
             usleep(250_000)
         }
