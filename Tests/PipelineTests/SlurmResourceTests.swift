@@ -43,6 +43,11 @@ final class SlurmResourceTests: XCTestCase {
         XCTAssertEqual(plans.map(\.array), [false, true, true, true])
         XCTAssertEqual(plans.map { $0.instances.map { graph.instances[$0].name } },
                        [["a"], ["pgd[eps=0.1,model=small]", "pgd[eps=0.2,model=small]"], ["pgd[eps=0.1,model=big]"], ["pgd[eps=0.2,model=big]"]])
+        // Arrays larger than MaxArraySize are split.
+        var small = options
+        small.maxArrayTasks = 1
+        let split = SlurmExecutor(planner: ex.planner, options: small).jobPlans(Set(graph.instances.indices))
+        XCTAssertEqual(split.map(\.instances.count), [1, 1, 1, 1, 1])
     }
 
     func testInvalidResourcesAreSpecErrorsWithPositions() throws {

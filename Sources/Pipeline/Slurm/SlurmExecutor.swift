@@ -16,6 +16,9 @@ public struct SlurmOptions: Sendable {
     public var pollInterval: Double = 2
     /// The auditgap executable the jobs run (must be reachable from the compute nodes).
     public var executable: String
+    /// Largest job array submitted at once (Slurm's default MaxArraySize is 1001); a bigger
+    /// matrix stage is split into several arrays.
+    public var maxArrayTasks = 1000
     /// Paths searched for sbatch and friends (default: `$PATH`).
     public var path: String? = ProcessInfo.processInfo.environment["PATH"]
 
@@ -58,7 +61,8 @@ public final class SlurmExecutor: @unchecked Sendable {
     }
 
     /// Groups instances into submissions: per stage in DAG order; a matrix stage becomes one job
-    /// array per distinct resource set (normally one), any other instance a single job.
+    /// array per distinct resource set (normally one; split beyond `maxArrayTasks`), any other
+    /// instance a single job.
     func jobPlans(_ toRun: Set<Int>) -> [SlurmJobPlan] {
         var plans: [SlurmJobPlan] = []
         var byStage: [String: [Int]] = [:]
@@ -75,7 +79,12 @@ public final class SlurmExecutor: @unchecked Sendable {
                 let r = resources(of: i)
                 if isMatrix, let g = groups.firstIndex(where: { $0.0 == r }) { groups[g].1.append(i) } else { groups.append((r, [i])) }
             }
-            for (r, members) in groups { plans.append(SlurmJobPlan(stage: stage, array: isMatrix, instances: members, resources: r)) }
+            let chunk = max(1, options.maxArrayTasks)
+            for (r, members) in groups {
+                for start in stride(from: 0, to: members.count, by: chunk) {
+                    plans.append(SlurmJobPlan(stage: stage, array: isMatrix, instances: Array(members[start..<min(members.count, start + chunk)]), resources: r))
+                }
+            }
         }
         return plans
     }
