@@ -167,7 +167,10 @@ public struct Checkpoint: Sendable {
         }
         if isDir.boolValue { return try loadDirectory(url) }
         if url.pathExtension.lowercased() == "gguf" { return try loadGGUF(url) }
-        if url.lastPathComponent == "config.json" { return try loadDirectory(url.deletingLastPathComponent()) }
+        // A file inside a model directory (config.json, model.safetensors, the index): load the directory.
+        if url.lastPathComponent == "config.json" || url.pathExtension == "safetensors" || url.lastPathComponent.hasSuffix(".safetensors.index.json") {
+            return try loadDirectory(url.deletingLastPathComponent())
+        }
         throw ModelError.invalidInput("\(url.path): expected a Hugging Face model directory or a .gguf file")
     }
 

@@ -31,6 +31,16 @@ extension Checkpoint {
         var config = try ggufConfig(file, arch: arch)
         let infos = file.tensors
         let heads = config.numHeads, kvHeads = config.numKVHeads
+        if arch == .llama {
+            // Un-permuting needs q/k rows = heads x head width; anything else is a malformed file.
+            for info in infos {
+                let n = info.name.hasSuffix("attn_q.weight") ? heads : info.name.hasSuffix("attn_k.weight") ? kvHeads : 0
+                if n > 0, info.shape.first != n * config.headDim {
+                    throw ModelError.badWeightShape(name: "\(info.name) (\(hfName(info.name, architecture: arch)))", source: url.path,
+                                                    shape: info.shape, expected: [n * config.headDim, info.shape.last ?? 0])
+                }
+            }
+        }
         let slots = ResultSlotsBox(count: infos.count)
         let failure = ErrorBox()
         DispatchQueue.concurrentPerform(iterations: infos.count) { i in

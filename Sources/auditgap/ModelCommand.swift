@@ -9,6 +9,9 @@ import Numerics
 enum ModelCommand {
     static let usage = """
     auditgap model info --model PATH [--json] [--export FILE.safetensors] [--raw]
+      \(ModelTokenizeCommand.usage)
+      \(ModelForwardCommand.usage)
+      \(ModelGenerateCommand.usage)
     """
 
     static func run(_ argv: [String]) throws -> Int32 {
@@ -17,6 +20,9 @@ enum ModelCommand {
         do {
             switch sub {
             case "info": return try ModelInfoCommand.run(rest)
+            case "tokenize": return try ModelTokenizeCommand.run(rest)
+            case "forward": return try ModelForwardCommand.run(rest)
+            case "generate": return try ModelGenerateCommand.run(rest)
             default: throw UsageError("unknown model subcommand '\(sub)'. Usage: \(usage)")
             }
         } catch let e as ModelError {

@@ -24,29 +24,11 @@ enum ModelRunSupport {
         return (try TransformerModel(checkpoint: ckpt), ckpt)
     }
 
-    /// The tokenizer of a checkpoint: tokenizer.json of an HF directory, or GGUF metadata.
+    /// The tokenizer of a checkpoint; a usage error when it has none (pass --ids instead).
     static func tokenizer(_ ckpt: Checkpoint) throws -> Tokenizer {
-        if let json = ckpt.tokenizer.tokenizerJSON {
-            return try Tokenizer.load(tokenizerJSON: json, tokenizerConfigJSON: ckpt.tokenizer.tokenizerConfigJSON)
+        do { return try ckpt.makeTokenizer() } catch let e as ModelError {
+            throw UsageError("\(e.description); pass token ids with --ids")
         }
-        let meta = ckpt.tokenizer.ggufMetadata
-        guard let model = meta["tokenizer.ggml.model"]?.string,
-              let tokens = meta["tokenizer.ggml.tokens"]?.array?.compactMap({ $0.string }) else {
-            throw UsageError("\(ckpt.source.path) has no tokenizer (tokenizer.json or GGUF tokenizer.ggml.*); pass token ids with --ids")
-        }
-        let scores: [Float]? = meta["tokenizer.ggml.scores"]?.array?.map { v -> Float in
-            if case .float32(let f) = v { return f }
-            return Float(v.int ?? 0)
-        }
-        var addBos: Bool?
-        if case .bool(let b)? = meta["tokenizer.ggml.add_bos_token"] { addBos = b }
-        return try Tokenizer.fromGGUF(
-            model: model, pre: meta["tokenizer.ggml.pre"]?.string, tokens: tokens,
-            merges: meta["tokenizer.ggml.merges"]?.array?.compactMap { $0.string } ?? [],
-            tokenTypes: meta["tokenizer.ggml.token_type"]?.array?.map { $0.int ?? 1 } ?? [],
-            scores: scores, bosId: meta["tokenizer.ggml.bos_token_id"]?.int, eosId: meta["tokenizer.ggml.eos_token_id"]?.int,
-            addBos: addBos, chatTemplate: meta["tokenizer.chat_template"]?.string ?? ckpt.tokenizer.chatTemplate,
-            padId: meta["tokenizer.ggml.padding_token_id"]?.int, unkId: meta["tokenizer.ggml.unknown_token_id"]?.int)
     }
 
     static func printJSON(_ object: Any) throws {

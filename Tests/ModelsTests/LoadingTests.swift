@@ -178,8 +178,14 @@ final class LoadingTests: XCTestCase {
             let text = "\(error)"
             XCTAssertTrue(text.contains("model.safetensors") && text.contains("truncated"), text)
         }
-        // A plain file that is neither a directory nor .gguf.
-        XCTAssertThrowsError(try Checkpoint.load(url: tmp.appendingPathComponent("model.safetensors")))
+        // A plain file that is neither a directory, a .gguf nor a file of a model directory.
+        try Data("x".utf8).write(to: tmp.appendingPathComponent("notes.txt"))
+        XCTAssertThrowsError(try Checkpoint.load(url: tmp.appendingPathComponent("notes.txt"))) { error in
+            XCTAssertTrue("\(error)".contains("expected a Hugging Face model directory or a .gguf file"), "\(error)")
+        }
+        // The weights file of a directory loads the directory.
+        let viaFile = try Checkpoint.load(url: LoadingFixtures.url("hf_qwen2/model.safetensors"))
+        XCTAssertEqual(viaFile.config.architecture, .qwen2)
     }
 
     func testCacheLoadsOnce() throws {
