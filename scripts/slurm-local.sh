@@ -21,6 +21,16 @@ HOST=$(hostname -s)
 
 die() { echo "slurm-local: $*" >&2; exit 1; }
 
+# The daemons must not inherit the caller's descriptors (a CI pipe, a test runner's process
+# sockets): a daemon holding them open would make the caller wait forever for end-of-file.
+close_inherited_fds() {
+    local fd
+    for fd in $(ls /proc/$$/fd 2>/dev/null); do
+        [ "$fd" -gt 2 ] 2>/dev/null && eval "exec $fd>&-" 2>/dev/null || true
+    done
+}
+daemon() { "$@" </dev/null >/dev/null 2>&1; }
+
 need_tools() {
     for t in munged slurmctld slurmd sinfo sbatch scontrol; do
         command -v "$t" >/dev/null 2>&1 || [ -x "/usr/sbin/$t" ] || die "$t not found; install Debian's slurmctld slurmd slurm-client munge"
@@ -85,9 +95,9 @@ start_munge() {
     chmod 755 /run/munge
     if munge -n 2>/dev/null | unmunge >/dev/null 2>&1; then return; fi
     if command -v runuser >/dev/null 2>&1; then
-        runuser -u munge -- /usr/sbin/munged
+        daemon runuser -u munge -- /usr/sbin/munged
     else
-        su -s /bin/sh munge -c /usr/sbin/munged
+        daemon su -s /bin/sh munge -c /usr/sbin/munged
     fi
     for _ in $(seq 1 50); do
         munge -n 2>/dev/null | unmunge >/dev/null 2>&1 && return
@@ -104,8 +114,8 @@ start() {
     need_tools
     write_conf
     start_munge
-    running /run/slurmctld.pid || /usr/sbin/slurmctld
-    running /run/slurmd.pid || /usr/sbin/slurmd
+    running /run/slurmctld.pid || daemon /usr/sbin/slurmctld
+    running /run/slurmd.pid || daemon /usr/sbin/slurmd
     local deadline=$(( $(date +%s) + WAIT )) state=""
     while [ "$(date +%s)" -lt "$deadline" ]; do
         state=$(node_state || true)
@@ -142,7 +152,7 @@ status() {
 }
 
 case "${1:-}" in
-    start) start ;;
+    start) close_inherited_fds; start ;;
     stop) stop ;;
     status) status ;;
     *) echo "usage: $0 start|stop|status" >&2; exit 2 ;;

@@ -288,9 +288,12 @@ func runTool(_ exe: String, _ args: [String], cwd: String? = nil, timeout: Doubl
         p.interrupt()
         usleep(500_000)
         if p.isRunning { kill(p.processIdentifier, SIGKILL) }
+        let end = Date().addingTimeInterval(5)
+        while p.isRunning && Date() < end { usleep(20_000) }
     }
-    p.waitUntilExit()
+    // No waitUntilExit: it can block for as long as a daemon the child started holds inherited descriptors.
     try? h.close()
     let out = FileManager.default.contents(atPath: log).map { String(decoding: $0, as: UTF8.self) } ?? ""
-    return (timedOut ? -2 : p.terminationStatus, (timedOut ? "TIMED OUT after \(Int(timeout)) s: \(exe) \(args.joined(separator: " "))\n" : "") + out)
+    let status: Int32 = timedOut || p.isRunning ? -2 : p.terminationStatus
+    return (status, (timedOut ? "TIMED OUT after \(Int(timeout)) s: \(exe) \(args.joined(separator: " "))\n" : "") + out)
 }
