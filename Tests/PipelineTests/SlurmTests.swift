@@ -166,8 +166,10 @@ final class SlurmTests: XCTestCase {
             params: {cmd: "touch \(marker); echo x > $AUDITGAP_OUT/x.txt"}
             outputs: [x.txt]
         """)
-        let r = runTool(exe, ["run", "--executor", "slurm", "--store", box.store, "--slurm-poll", "0.3"], cwd: box.dir, timeout: 90)
+        // --keep-going: only Slurm's own dependency handling keeps `after` from starting.
+        let r = runTool(exe, ["run", "--executor", "slurm", "--keep-going", "--store", box.store, "--slurm-poll", "0.3"], cwd: box.dir, timeout: 90)
         XCTAssertEqual(r.status, 1, r.output)
+        XCTAssertFalse(r.output.contains("stopping after this failure"), r.output)
         let failLine = r.output.split(separator: "\n").map(String.init).first { $0.hasPrefix("FAILED  bad[n=2]") }
         XCTAssertNotNil(failLine, r.output)
         let line = failLine ?? ""
@@ -187,6 +189,35 @@ final class SlurmTests: XCTestCase {
         let st = try box.status()
         XCTAssertEqual(st["bad[n=1]"]?.state, .fresh)
         XCTAssertEqual(st["bad[n=2]"]?.state, .missing)
+    }
+
+    func testAfterAFailureQueuedJobsAreCancelledUnlessKeepGoing() throws {
+        try requireCluster()
+        let exe = try auditgapBinary()
+        let box = Sandbox()
+        box.write("pipeline.yaml", """
+        stages:
+          bad: {kind: test.fail, params: {message: deliberate}}
+          slow:
+            kind: shell
+            params: {cmd: "sleep 2; echo s > $AUDITGAP_OUT/s.txt"}
+            outputs: [s.txt]
+          later: {kind: test.concat, inputs: {s: slow}}
+        """)
+        let r = runTool(exe, ["run", "--executor", "slurm", "--store", box.store, "--slurm-poll", "0.3"], cwd: box.dir, timeout: 90)
+        XCTAssertEqual(r.status, 1, r.output)
+        XCTAssertTrue(r.output.contains("FAILED  bad: job"), r.output)
+        XCTAssertTrue(r.output.contains("deliberate"), r.output)
+        XCTAssertTrue(r.output.contains("stopping after this failure"), r.output)
+        XCTAssertTrue(r.output.contains("done    slow"), r.output)
+        XCTAssertTrue(r.output.contains("skipped later (job"), r.output)
+        XCTAssertEqual(try box.status()["later"]?.state, .missing)
+        // With --keep-going the independent branch completes; only `bad` is resubmitted with it.
+        let k = runTool(exe, ["run", "--executor", "slurm", "--keep-going", "--store", box.store, "--slurm-poll", "0.3"], cwd: box.dir, timeout: 90)
+        XCTAssertEqual(k.status, 1, k.output)
+        XCTAssertTrue(k.output.contains("2 instances to run"), k.output)
+        XCTAssertTrue(k.output.contains("done    later"), k.output)
+        XCTAssertEqual(try box.status()["later"]?.state, .fresh)
     }
 
     func testInterruptCancelsSubmittedJobs() throws {

@@ -151,12 +151,12 @@ public struct SlurmClient: Sendable {
         return (nil, nil)
     }
 
-    /// Cancels jobs; returns Slurm's message when scancel failed.
+    /// Cancels jobs (only their queued tasks when `pendingOnly`); returns Slurm's message when scancel failed.
     @discardableResult
-    func cancel(_ jobIDs: [String]) -> String? {
+    func cancel(_ jobIDs: [String], pendingOnly: Bool = false) -> String? {
         guard !jobIDs.isEmpty else { return nil }
         guard let scancel else { return "scancel not found on PATH; cancel by hand: scancel \(jobIDs.joined(separator: " "))" }
-        guard let r = try? execute(scancel, jobIDs) else { return "scancel did not run" }
+        guard let r = try? execute(scancel, (pendingOnly ? ["--state=PENDING"] : []) + jobIDs) else { return "scancel did not run" }
         return r.status == 0 ? nil : r.message
     }
 }

@@ -149,7 +149,11 @@ public final class SlurmExecutor: @unchecked Sendable {
         emit("slurm run \(runID): \(toRun.count) instance\(toRun.count == 1 ? "" : "s") to run in \(jobPlans.count) submission\(jobPlans.count == 1 ? "" : "s"), \(fresh) fresh; jobs in \(runDir)")
 
         if options.probe {
-            try probe(client: client, runDir: runDir, resources: jobPlans[0].resources, interrupt: interrupt)
+            do { try probe(client: client, runDir: runDir, resources: jobPlans[0].resources, interrupt: interrupt) } catch {
+                guard interrupt.fired else { throw error }
+                emit("interrupted while waiting for the probe job (cancelled); nothing submitted")
+                return 130
+            }
         }
         if interrupt.fired {
             emit("interrupted before submitting; nothing submitted")
@@ -216,7 +220,8 @@ public final class SlurmExecutor: @unchecked Sendable {
                  + "`auditgap status` shows their instances; cancel with: scancel \(ids.joined(separator: " "))")
             return 0
         }
-        let follower = SlurmFollower(client: client, store: store, record: record, pollInterval: options.pollInterval, emit: emitLine)
+        let follower = SlurmFollower(client: client, store: store, record: record, pollInterval: options.pollInterval,
+                                     keepGoing: runOptions.keepGoing, emit: emitLine)
         return follower.follow(interrupt: interrupt)
     }
 

@@ -8,15 +8,22 @@ final class SlurmFollower {
     let store: ArtifactStore
     var record: SlurmRunRecord
     let pollInterval: Double
+    /// Keep independent branches running after a failure (else queued jobs are cancelled).
+    let keepGoing: Bool
     let emit: @Sendable (String) -> Void
+    /// Set after the first failure when not `keepGoing`: queued jobs were cancelled.
+    private var stopping = false
+    static let stoppedReason = "run stopped after a failure"
     /// Consecutive polls a task was missing from squeue's answer.
     private var misses: [String: Int] = [:]
 
-    init(client: SlurmClient, store: ArtifactStore, record: SlurmRunRecord, pollInterval: Double, emit: @escaping @Sendable (String) -> Void) {
+    init(client: SlurmClient, store: ArtifactStore, record: SlurmRunRecord, pollInterval: Double, keepGoing: Bool,
+         emit: @escaping @Sendable (String) -> Void) {
         self.client = client
         self.store = store
         self.record = record
         self.pollInterval = pollInterval
+        self.keepGoing = keepGoing
         self.emit = emit
     }
 
@@ -48,6 +55,9 @@ final class SlurmFollower {
                         continue
                     }
                     changed = true
+                    if stopping && s.state == "CANCELLED" && s.reason != "DependencyNeverSatisfied" && ["PENDING", "SUBMITTED"].contains(task.state) {
+                        s.reason = SlurmFollower.stoppedReason
+                    }
                     record.jobs[j].tasks[t].state = s.state
                     record.jobs[j].tasks[t].reason = s.reason
                     report(jobIndex: j, taskIndex: t, id: id, state: s, previous: task.state)
@@ -92,12 +102,22 @@ final class SlurmFollower {
             emit("done    \(task.instance) (job \(id))")
         case "CANCELLED" where s.reason == "DependencyNeverSatisfied":
             emit("skipped \(task.instance) (job \(id) cancelled by Slurm: an upstream job failed)")
+        case "CANCELLED" where s.reason == SlurmFollower.stoppedReason:
+            emit("skipped \(task.instance) (job \(id) cancelled: \(SlurmFollower.stoppedReason))")
         case _ where s.isTerminal:
             var code = exitFileCode(task.exitFile)
             if code == nil { code = client.exitCode(id).exitCode }
             record.jobs[j].tasks[t].exitCode = code
             emit("FAILED  \(task.instance): job \(id) state \(s.state)\(reason), exit code \(code ?? "unknown"); log: \(task.log)")
             if let detail = failureDetail(task.log) { emit("        " + detail) }
+            if !keepGoing && !stopping {
+                // Like a local run: stop launching work after a failure; running jobs finish.
+                stopping = true
+                let ids = record.jobs.map(\.jobID)
+                let message = client.cancel(ids, pendingOnly: true)
+                emit("stopping after this failure: cancelled the queued jobs (scancel --state=PENDING \(ids.joined(separator: " ")))"
+                     + (message.map { ": \($0)" } ?? "") + "; --keep-going lets independent branches continue")
+            }
         default:
             let change = previous == "SUBMITTED" ? s.state : "\(previous) -> \(s.state)"
             emit("\(s.statusWord.padding(toLength: 7, withPad: " ", startingAt: 0)) \(task.instance) (job \(id) \(change)\(reason))")
@@ -154,7 +174,7 @@ final class SlurmFollower {
             for task in job.tasks {
                 switch task.state {
                 case "COMPLETED": completed += 1
-                case "CANCELLED" where task.reason == "DependencyNeverSatisfied": skipped += 1
+                case "CANCELLED" where task.reason == "DependencyNeverSatisfied" || task.reason == SlurmFollower.stoppedReason: skipped += 1
                 default: failed += 1
                 }
             }
