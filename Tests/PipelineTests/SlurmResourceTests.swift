@@ -50,6 +50,29 @@ final class SlurmResourceTests: XCTestCase {
         XCTAssertEqual(split.map(\.instances.count), [1, 1, 1, 1, 1])
     }
 
+    func testKindDefaultResourcesSitBetweenCommandLineAndYAML() throws {
+        struct Heavy: StageKind {
+            var name: String { "heavy" }
+            var version: String { "1" }
+            var paramsSchema: ParamsSchema { ParamsSchema([]) }
+            var outputs: OutputsDeclaration { .fixed(["o"]) }
+            var defaultResources: SlurmResources { SlurmResources(cpus: 8, mem: "16G") }
+            func run(_ context: StageContext) throws {}
+        }
+        var registry = KindRegistry.builtin()
+        registry.register(Heavy())
+        let box = Sandbox()
+        let graph = try box.graph("""
+        resources: {heavy: {mem: 32G}}
+        stages:
+          h: {kind: heavy}
+        """, registry: registry)
+        var options = SlurmOptions(executable: "/bin/true")
+        options.defaults = SlurmResources(cpus: 1, mem: "1G", time: "10")
+        let ex = SlurmExecutor(planner: Planner(graph: graph, store: ArtifactStore(root: box.store)), options: options)
+        XCTAssertEqual(ex.resources(of: 0), SlurmResources(cpus: 8, mem: "32G", time: "10"))
+    }
+
     func testInvalidResourcesAreSpecErrorsWithPositions() throws {
         let cases: [(String, String, String)] = [
             ("cpus: 0", "stages.s.resources.cpus", "positive integer"),

@@ -50,11 +50,12 @@ public final class SlurmExecutor: @unchecked Sendable {
     var store: ArtifactStore { planner.store }
     func emit(_ s: String) { emitLine(s) }
 
-    /// The resources of one instance: instance overrides > stage > kind (top-level `resources:`) > command line.
+    /// The resources of one instance: instance overrides > stage > kind (top-level `resources:`) >
+    /// the kind's own `defaultResources` > command line.
     public func resources(of i: Int) -> SlurmResources {
         let inst = graph.instances[i]
         let spec = graph.spec
-        var r = options.defaults
+        var r = inst.kind.defaultResources.over(options.defaults)
         if let k = spec.kindResources[inst.kind.name] { r = k.over(r) }
         if let s = spec.stages.first(where: { $0.name == inst.stage })?.resources { r = s.resolve(matrix: inst.matrix).over(r) }
         return r
