@@ -45,6 +45,8 @@ public struct PipelineSpec: Sendable {
     public var seed: Int = 0
     /// kind name -> default params for every stage of that kind.
     public var defaults: [String: [YAMLNode.Pair]] = [:]
+    /// kind name -> where its defaults were declared (for errors).
+    public var defaultsLocations: [String: SourceLocation] = [:]
     public var stages: [StageSpec] = []
     /// kind name -> Slurm resources for every stage of that kind (top-level `resources:`).
     public var kindResources: [String: SlurmResources] = [:]
@@ -130,6 +132,7 @@ public struct PipelineSpec: Sendable {
                         merged.append(r)
                     }
                     defaults[kind] = merged
+                    defaultsLocations[kind] = q.key.location
                 }
             case "resources":
                 guard let ps = p.value.pairs else {
