@@ -9,6 +9,7 @@ public enum StudyKinds {
         // issue 5 (data, judges, probes, behaviour) kinds:
         // issue 6 (dissociate, sft) kinds:
         // issue 7 (pgd, lvs, report) kinds:
+        kinds.append(PGDKind())
         return kinds
     }
 
