@@ -101,3 +101,29 @@ public struct PGDRecord: Sendable, Codable, Equatable {
         return out
     }
 }
+
+/// Which perturbation norm enters the LVS denominator.
+public enum LVSNorm: String, Sendable, Codable, CaseIterable {
+    /// ||delta||_2 of the perturbation tensor (`delta_l2`; the release's [1, T, d] tensor when per-position).
+    case delta
+    /// ||.||_2 of everything added to the prompt positions (`delta_l2_prompt`).
+    case prompt
+}
+
+extension PGDRecord {
+    /// The record as an LVS observation under scorer `score` (nil when the record lacks that score).
+    public func observation(score: String, norm: LVSNorm = .delta) -> LVSObservation? {
+        guard let clean = scoresClean[score], let pert = scoresPerturbed[score] else { return nil }
+        return LVSObservation(key: LVSGroupKey(model: model, layer: layer, epsilon: epsilon, attack: attack),
+                              cleanScore: clean, perturbedScore: pert, deltaL2: norm == .delta ? deltaL2 : deltaL2Prompt,
+                              cleanSuccess: asrClean, perturbedSuccess: asr)
+    }
+
+    /// Score names present in every record, sorted.
+    public static func commonScores(_ records: [PGDRecord]) -> [String] {
+        guard let first = records.first else { return [] }
+        var names = Set(first.scoresClean.keys)
+        for r in records { names.formIntersection(r.scoresClean.keys); names.formIntersection(r.scoresPerturbed.keys) }
+        return names.sorted()
+    }
+}

@@ -10,6 +10,7 @@ public enum StudyKinds {
         // issue 6 (dissociate, sft) kinds:
         // issue 7 (pgd, lvs, report) kinds:
         kinds.append(PGDKind())
+        kinds.append(LVSKind())
         return kinds
     }
 
