@@ -7,6 +7,7 @@ public enum StudyKinds {
     public static var all: [any StageKind] {
         var kinds: [any StageKind] = []
         // issue 5 (data, judges, probes, behaviour) kinds:
+        kinds.append(SyntheticModelKind())
         // issue 6 (dissociate, sft) kinds:
         // issue 7 (pgd, lvs, report) kinds:
         kinds.append(PGDKind())
