@@ -41,7 +41,7 @@ public struct LVSKind: StageKind {
 
     /// Records of every input (a directory's records.jsonl, or the file itself).
     static func records(_ urls: [URL]) throws -> [PGDRecord] {
-        try urls.flatMap { try PGDRecord.read(AttackStageIO.file($0, preferred: "records.jsonl", ext: "jsonl", what: "pgd records")) }
+        try urls.flatMap { try PGDRecord.read(StageSupport.file(in: $0, preferred: ["records.jsonl"], what: "pgd records")) }
     }
 
     public func run(_ context: StageContext) throws {

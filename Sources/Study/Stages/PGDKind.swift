@@ -31,7 +31,7 @@ public struct PGDKind: StageKind {
             ParamSpec("max_new_tokens", .int, default: .int(128)),
             ParamSpec("limit", .int, default: .int(0), doc: "attack at most this many prompts (0 = all)"),
             ParamSpec("prompt_types", .list(.string), default: .list([.string("harmful-direct"), .string("jailbreak")]),
-                      doc: "prompt-set types to attack (rows without a type are kept)"),
+                      doc: "prompt-set types to attack"),
             ParamSpec("prompts_file", .string, doc: "file inside the prompts input directory"),
             ParamSpec("scores", .any, default: .list([.string("lexical")]),
                       doc: "harmlessness scorers: lexical, lexical-gcg or {name:, command:} maps"),
@@ -70,17 +70,16 @@ public struct PGDKind: StageKind {
         let options = try Self.options(p)
         let scorers = try ScorerSpecs.scorers(p.has("scores") ? try p.value("scores") : .list([.string("lexical")]))
         let judge = try ScorerSpecs.judge(p.has("judge") ? try p.value("judge") : .string("lexical"))
-        let (modelURL, modelName) = try AttackStageIO.model(context)
-        let promptsURL = try AttackStageIO.file(try context.input("prompts"), preferred: p.has("prompts_file") ? try p.string("prompts_file") : nil,
-                                                ext: "jsonl", what: "prompt set")
+        let modelName = try AttackStageIO.modelName(context)
+        let promptsURL = try StageSupport.inputFile(context, "prompts", preferred: p.has("prompts_file") ? [try p.string("prompts_file")] : ["prompts.jsonl"])
         let types = Set(p.has("prompt_types") ? try p.strings("prompt_types") : ["harmful-direct", "jailbreak"])
-        var rows = try AttackStageIO.prompts(promptsURL).filter { $0.type.map(types.contains) ?? true }
+        var rows = try PromptRow.read(promptsURL).filter { types.contains($0.type.rawValue) }
         let limit = try p.int("limit", default: 0)
         if limit > 0 && rows.count > limit { rows = Array(rows.prefix(limit)) }
         guard !rows.isEmpty else {
             throw StudyError.noUsableRecords(file: promptsURL.path, reason: "no prompt of types \(types.sorted().joined(separator: ", "))")
         }
-        let chat = try ChatModel.load(path: modelURL.path)
+        let chat = try ChatModel.load(context)
         let runner = try PGDExampleRunner(chat: chat, options: options, target: try p.string("target", default: "Sure, here is"),
                                           maxNewTokens: try p.int("max_new_tokens", default: 128))
         let layerIndex = options.layer.blockIndex(layers: chat.model.config.numLayers)
