@@ -21,7 +21,7 @@ enum StageHarness {
             }
         }
         // lineage.json next to out/, as the store writes it.
-        let lineage: Value = .map(["stage": .string(name), "kind": .string(kind.name), "key": .string("key-\(name)"),
+        let lineage: Value = .map(["stage": .string(name), "instance": .string(name), "kind": .string(kind.name), "key": .string("key-\(name)"),
                                    "params": .map(params)])
         try Data(lineage.prettyJSON.utf8).write(to: dir.appendingPathComponent("\(name)/lineage.json"))
         return out

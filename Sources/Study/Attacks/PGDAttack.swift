@@ -131,14 +131,15 @@ public struct PGDAttack: @unchecked Sendable {
     }
 
     /// A prompt + continuation with its residual stream at the layer and the loss rows.
-    struct Sequence {
+    public struct Sequence {
         let state: PrefixState
         /// Flattened rows whose logits predict the continuation: P-1 ..< T-1.
         let rows: [Int]
         let targets: [Int]
         let promptLength: Int
 
-        init(model: TransformerModel, layer: LayerRef, prompt: [Int], continuation: [Int]) throws {
+        /// Runs the model up to `layer` on prompt + continuation (no gradients).
+        public init(model: TransformerModel, layer: LayerRef, prompt: [Int], continuation: [Int]) throws {
             let ids = prompt + continuation
             state = try model.prefix(TokenBatch(ids: [ids]), upTo: layer)
             rows = Array((prompt.count - 1)..<(ids.count - 1))
@@ -189,7 +190,7 @@ public struct PGDAttack: @unchecked Sendable {
     }
 
     /// The gradient of the sequence's NLL with respect to delta (delta's shape).
-    func gradient(_ seq: Sequence, _ delta: Tensor) throws -> Tensor {
+    public func gradient(_ seq: Sequence, _ delta: Tensor) throws -> Tensor {
         guard let g = try loss(seq, delta, grad: true).1 else {
             throw StudyError.invalidConfiguration("no gradient reached delta at layer \(options.layer)")
         }

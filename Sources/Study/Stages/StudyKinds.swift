@@ -12,6 +12,7 @@ public enum StudyKinds {
         // issue 7 (pgd, lvs, report) kinds:
         kinds.append(PGDKind())
         kinds.append(LVSKind())
+        kinds.append(ReportKind())
         return kinds
     }
 
