@@ -57,7 +57,7 @@ enum PGDBench {
             if let failure { throw failure }
             let block = layer.blockIndex(layers: c.numLayers)
             rows.append(["layer": name, "block": block, "seconds_per_step": t, "prefix_seconds": tPrefix])
-            if !json { print(String(format: "%-11@ %5d %8.4f %8.4f", name as NSString, block, t, tPrefix)) }
+            if !json { print(name.padding(toLength: 11, withPad: " ", startingAt: 0) + String(format: " %5d %8.4f %8.4f", block, t, tPrefix)) }
         }
         if json {
             let obj: [String: Any] = ["benchmark": "pgd", "threads": Threading.blasThreads, "prompt_tokens": promptTokens,

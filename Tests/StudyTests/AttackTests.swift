@@ -23,6 +23,26 @@ final class AttackTests: XCTestCase {
         }
     }
 
+    func testTargetNLLMatchesAFullForward() throws {
+        let model = try TinyChatModel.model()
+        let ids = Self.prompt + Self.target
+        let logits = try XCTUnwrap(try model.forward(TokenBatch(ids: [ids])).logits).scalars
+        let v = model.config.vocabSize, p = Self.prompt.count
+        var nll = 0.0
+        for (k, t) in Self.target.enumerated() {
+            let row = logits[((p - 1 + k) * v)..<((p + k) * v)].map(Double.init)
+            let m = row.max() ?? 0
+            nll -= row[t] - m - log(row.map { exp($0 - m) }.reduce(0, +))
+        }
+        nll /= Double(Self.target.count)
+        for layer in [LayerRef.embedding, .mid, .last] {
+            let out = try attack(PGDOptions(layer: layer, epsilon: 0.1, steps: 0), model: model).run(prompt: Self.prompt, target: Self.target)
+            XCTAssertEqual(out.targetNLLBefore, nll, accuracy: 1e-4, "layer \(layer)")
+            XCTAssertEqual(out.targetNLLAfter, out.targetNLLBefore)
+            XCTAssertEqual(out.deltaLinf, 0)
+        }
+    }
+
     func testEveryStepStaysInsideTheBall() throws {
         let model = try TinyChatModel.model()
         let configs: [PGDOptions] = [

@@ -133,16 +133,17 @@ public struct PGDAttack: @unchecked Sendable {
     /// A prompt + continuation with its residual stream at the layer and the loss rows.
     public struct Sequence {
         let state: PrefixState
-        /// Flattened rows whose logits predict the continuation: P-1 ..< T-1.
+        /// Flattened rows whose logits predict the continuation: P-1 ..< T-1 (the sequence holds T-1 ids).
         let rows: [Int]
         let targets: [Int]
         let promptLength: Int
 
         /// Runs the model up to `layer` on prompt + continuation (no gradients).
         public init(model: TransformerModel, layer: LayerRef, prompt: [Int], continuation: [Int]) throws {
-            let ids = prompt + continuation
+            // The last continuation token is only a label, never an input (causal attention).
+            let ids = prompt + continuation.dropLast()
             state = try model.prefix(TokenBatch(ids: [ids]), upTo: layer)
-            rows = Array((prompt.count - 1)..<(ids.count - 1))
+            rows = Array((prompt.count - 1)..<ids.count)
             targets = continuation
             promptLength = prompt.count
         }
