@@ -8,6 +8,17 @@ public enum StudyKinds {
         var kinds: [any StageKind] = []
         // issue 5 (data, judges, probes, behaviour) kinds:
         kinds.append(SyntheticModelKind())
+        kinds.append(LoadPromptsKind())
+        kinds.append(PrepareEvalKind())
+        kinds.append(ContrastTriplesKind())
+        kinds.append(RefusalFilterKind())
+        kinds.append(SyntheticRefusalsKind())
+        kinds.append(GenerateKind())
+        kinds.append(JudgeKind())
+        kinds.append(FeaturesKind())
+        kinds.append(ProbeKind())
+        kinds.append(ProbeEvalKind())
+        kinds.append(BehaviorKind())
         // issue 6 (dissociate, sft) kinds:
         // issue 7 (pgd, lvs, report) kinds:
         kinds.append(PGDKind())
