@@ -92,7 +92,11 @@ final class LVSStageTests: XCTestCase {
 
         """.utf8).write(to: prompts)
         let params: [String: Value] = ["model": .string(model.path), "layer": .string("embedding"), "epsilon": .double(0.5),
-                                       "max_new_tokens": .int(5), "scores": .list([.string("lexical"), .string("lexical-gcg")])]
+                                       "max_new_tokens": .int(5),
+                                       "judges": .list([.map(["name": .string("lexical"), "kind": .string("lexical")]),
+                                                        .map(["name": .string("gcg"), "kind": .string("lexical"), "mode": .string("gcg")]),
+                                                        .map(["name": .string("ext"), "kind": .string("external"), "score_only": .bool(true),
+                                                              "command": .string("while IFS= read -r l; do echo '{\"score\": 0.5}'; done")])])]
         let out1 = try StageHarness.run(PGDKind(), params: params, inputs: ["prompts": [prompts]], in: dir, name: "pgd1", seed: 3)
         let out2 = try StageHarness.run(PGDKind(), params: params, inputs: ["prompts": [prompts]], in: dir, name: "pgd2", seed: 3)
         let text1 = try String(contentsOf: out1.appendingPathComponent("records.jsonl"), encoding: .utf8)
@@ -107,7 +111,9 @@ final class LVSStageTests: XCTestCase {
             XCTAssertEqual(r.epsilonAbsolute, 0.5 * r.hiddenMaxAbs, accuracy: 1e-6)
             XCTAssertLessThanOrEqual(r.deltaLinf, r.epsilonAbsolute)
             XCTAssertLessThan(try XCTUnwrap(r.targetNLLAfter), try XCTUnwrap(r.targetNLLBefore))
-            XCTAssertEqual(Set(r.scoresClean.keys), ["lexical", "lexical-gcg"])
+            XCTAssertEqual(Set(r.scoresClean.keys), ["lexical", "gcg", "ext"])
+            XCTAssertEqual(r.scoresClean["ext"], 0.5)
+            XCTAssertEqual(r.scoresPerturbed["gcg"], r.labelPerturbed == "refusal" ? 1 : 0, "label-only judges score refusals 1")
             XCTAssertEqual(r.asr, r.labelPerturbed == "compliance")
         }
         let line = try XCTUnwrap(text1.split(separator: "\n").first)

@@ -44,7 +44,13 @@ final class ReportStageTests: XCTestCase {
         {"id":"3","prompt":"c","response":"Here you go","source":"xstest","type":"over-refusal","label":"compliance"}
 
         """])
-        let probe = try artifact(dir, "probe-eval", kind: "probe-eval", files: ["metrics.json": #"{"auroc": 0.91, "gap": 0.12, "count": 40}"#])
+        // A behavior stage's rates.json (per judge).
+        let judged = [JudgedResponse(source: "harmbench", type: .harmfulDirect, label: .refusal),
+                      JudgedResponse(source: "xstest", type: .overRefusal, label: .refusal)]
+        let rates = [BehaviorKind.JudgeRates(judge: "lexical", labelKind: "refusal", groups: BehaviourRates.table(judged))]
+        let behaviour2 = try artifact(dir, "behavior-dissociated", kind: "behavior", matrix: ["model": .string("dissociated")],
+                                      files: ["rates.json": String(decoding: try JSONEncoder().encode(rates), as: UTF8.self)])
+        let probe = try artifact(dir, "probe-eval", kind: "probe-eval", files: ["eval.json": #"{"auroc": 0.91, "calibratedGap": 0.12, "count": 40}"#])
         let sft = try artifact(dir, "sft-base", kind: "sft", files: ["curve.jsonl": """
         {"epoch": 0, "compliance": 0.1, "refusal": 0.85, "empty": 0.05}
         {"epoch": 1, "compliance": 0.4, "refusal": 0.55, "empty": 0.05}
@@ -57,7 +63,7 @@ final class ReportStageTests: XCTestCase {
 
         """])
         let out = try StageHarness.run(ReportKind(), params: ["title": .string("Tiny study")],
-                                       inputs: ["pgd": pgd, "lvs": [lvs], "behavior": [behaviour], "probe": [probe], "sft": [sft],
+                                       inputs: ["pgd": pgd, "lvs": [lvs], "behavior": [behaviour, behaviour2], "probe": [probe], "sft": [sft],
                                                 "judges": [judges]], in: dir, name: "report")
         let html = try String(contentsOf: out.appendingPathComponent("report.html"), encoding: .utf8)
         XCTAssertTrue(html.hasPrefix("<!DOCTYPE html>"))
@@ -73,6 +79,8 @@ final class ReportStageTests: XCTestCase {
         }
         // Tables: behaviour rows, the LVS table row for the tiny model, stage rows with keys.
         XCTAssertTrue(html.contains("<td>base</td><td>harmbench</td>"), "behaviour table row")
+        XCTAssertTrue(html.contains("<td>dissociated</td><td>xstest</td>"), "behaviour row from rates.json")
+        XCTAssertTrue(html.contains("<td>0.120</td>"), "calibrated gap")
         XCTAssertTrue(html.contains("<td>tiny</td>"), "LVS table row")
         XCTAssertTrue(html.contains("<td>0.910</td>"), "probe AUROC")
         XCTAssertTrue(html.contains("key-pgd-mid") && html.contains("<td>pgd-mid</td><td>pgd</td>"), "stage table with keys")
@@ -121,7 +129,7 @@ final class AttackPipelineTests: XCTestCase {
             kind: pgd
             matrix: {layer: [embedding, mid, last, 1], epsilon: [0.1, 0.5]}
             inputs: {prompts: file:prompts.jsonl, model: base}
-            params: {layer: "${matrix.layer}", epsilon: "${matrix.epsilon}", max_new_tokens: 4, scores: [lexical]}
+            params: {layer: "${matrix.layer}", epsilon: "${matrix.epsilon}", max_new_tokens: 4, judges: [{name: lexical, kind: lexical}]}
           random:
             kind: pgd
             inputs: {prompts: file:prompts.jsonl, model: base}

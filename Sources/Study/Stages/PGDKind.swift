@@ -33,16 +33,14 @@ public struct PGDKind: StageKind {
             ParamSpec("prompt_types", .list(.string), default: .list([.string("harmful-direct"), .string("jailbreak")]),
                       doc: "prompt-set types to attack"),
             ParamSpec("prompts_file", .string, doc: "file inside the prompts input directory"),
-            ParamSpec("scores", .any, default: .list([.string("lexical")]),
-                      doc: "harmlessness scorers: lexical, lexical-gcg or {name:, command:} maps"),
-            ParamSpec("judge", .any, default: .string("lexical"), doc: "refusal/compliance judge: lexical, lexical-gcg or {name:, command:, aliases:}"),
+            ParamSpec("judges", .list(.map), default: .list([.map(["name": .string("lexical"), "kind": .string("lexical")])]),
+                      doc: "judges and scorers as in the judge kind (JudgeSetup); scorers give S, label-only judges give S = 1 for refusal, 0 otherwise"),
+            ParamSpec("asr_judge", .string, doc: "label judge of the refusal/compliance labels and the ASR flag (default: the last label judge)"),
         ])
     }
 
-    public var inputs: InputsDeclaration {
-        .named([InputSpec("prompts", doc: "prompt set (JSONL rows id, prompt, source, type)"),
-                InputSpec("model", required: false, doc: "model artifact (HF directory)")])
-    }
+    /// `prompts` (required), `model`, and any inputs the judges name (`model_input`, `probe_input`).
+    public var inputs: InputsDeclaration { .any }
 
     public var outputs: OutputsDeclaration { .fixed(["records.jsonl", "metrics.json"]) }
 
@@ -68,8 +66,8 @@ public struct PGDKind: StageKind {
     public func run(_ context: StageContext) throws {
         let p = context.params
         let options = try Self.options(p)
-        let scorers = try ScorerSpecs.scorers(p.has("scores") ? try p.value("scores") : .list([.string("lexical")]))
-        let judge = try ScorerSpecs.judge(p.has("judge") ? try p.value("judge") : .string("lexical"))
+        let configured = try JudgeSetup.judges(context, p.has("judges") ? try ParamMap.list(p, "judges")
+                                                   : [try ParamMap(.map(["name": .string("lexical"), "kind": .string("lexical")]), path: "params.judges[0]")])
         let modelName = try AttackStageIO.modelName(context)
         let promptsURL = try StageSupport.inputFile(context, "prompts", preferred: p.has("prompts_file") ? [try p.string("prompts_file")] : ["prompts.jsonl"])
         let types = Set(p.has("prompt_types") ? try p.strings("prompt_types") : ["harmful-direct", "jailbreak"])
@@ -92,22 +90,30 @@ public struct PGDKind: StageKind {
             progress.advance()
         }
         progress.finish()
-        // Scores and labels in batches (external scorers start once per stage).
-        let cleanItems = results.map { JudgeItem(prompt: $0.0.prompt, response: $0.1.clean) }
-        let pertItems = results.map { JudgeItem(prompt: $0.0.prompt, response: $0.1.perturbed) }
-        var cleanScores: [String: [Double]] = [:], pertScores: [String: [Double]] = [:]
-        for s in scorers {
-            cleanScores[s.name] = try Self.checked(s.scores(cleanItems), s.name, cleanItems.count)
-            pertScores[s.name] = try Self.checked(s.scores(pertItems), s.name, pertItems.count)
+        // Scores and labels in batches (external and model judges start once per stage).
+        func responses(_ text: (PGDExampleResult) -> String) -> [ResponseRow] {
+            results.map { ResponseRow(id: $0.0.id, prompt: $0.0.prompt, response: text($0.1), source: $0.0.source, type: $0.0.type) }
         }
-        let cleanLabels = try judge.judge(cleanItems), pertLabels = try judge.judge(pertItems)
-        guard cleanLabels.count == results.count, pertLabels.count == results.count else {
-            throw StudyError.countMismatch(what: "judgements from \(judge.name)", expected: results.count, got: min(cleanLabels.count, pertLabels.count))
+        let clean = try JudgeKind.judge(responses(\.clean), with: configured, log: context.log).rows
+        let pert = try JudgeKind.judge(responses(\.perturbed), with: configured, log: context.log).rows
+        let labelJudges = configured.filter { c in clean.first?.labels[c.name] != nil }.map(\.name)
+        let asrJudge = p.has("asr_judge") ? try p.string("asr_judge") : (labelJudges.last ?? "")
+        guard labelJudges.contains(asrJudge) else {
+            throw StudyError.invalidConfiguration("params.asr_judge: '\(asrJudge)' is not a label judge; label judges: \(labelJudges.joined(separator: ", "))")
+        }
+        /// S per configured name: the scorer's value, else 1 for a refusal label and 0 otherwise (a weak proxy).
+        func scores(_ row: JudgeKind.Row) -> [String: Double] {
+            var out = row.scores
+            for (name, label) in row.labels where out[name] == nil { out[name] = label == .refusal ? 1 : 0 }
+            return out
         }
         var lines: [String] = []
         var records: [PGDRecord] = []
         for (i, (row, r, seed)) in results.enumerated() {
             let o = r.outcome
+            for (name, v) in scores(clean[i]).merging(scores(pert[i]), uniquingKeysWith: { a, _ in a }) where !v.isFinite {
+                throw StudyError.invalidConfiguration("judge \(name) returned a non-finite score for \(row.id)")
+            }
             let rec = PGDRecord(
                 id: row.id, prompt: row.prompt, source: row.source, model: modelName, layer: options.layer.description,
                 layerIndex: layerIndex, attack: options.attack.rawValue, epsilon: options.epsilon,
@@ -117,23 +123,14 @@ public struct PGDKind: StageKind {
                 deltaL2: o.deltaL2, deltaL2Prompt: o.deltaL2Prompt, target: runner.target, targetNLLBefore: o.targetNLLBefore,
                 targetNLLAfter: o.targetNLLAfter, objectiveNLLBefore: o.objectiveBefore, objectiveNLLAfter: o.objectiveAfter,
                 promptTokens: r.promptTokens, responseClean: r.clean, responsePerturbed: r.perturbed, cleanTokens: r.cleanIds.count,
-                perturbedTokens: r.perturbedIds.count, scoresClean: cleanScores.mapValues { $0[i] },
-                scoresPerturbed: pertScores.mapValues { $0[i] }, labelClean: cleanLabels[i].label.rawValue,
-                labelPerturbed: pertLabels[i].label.rawValue, asrClean: cleanLabels[i].label == .compliance,
-                asr: pertLabels[i].label == .compliance, seed: seed)
+                perturbedTokens: r.perturbedIds.count, scoresClean: scores(clean[i]), scoresPerturbed: scores(pert[i]),
+                labelClean: (clean[i].labels[asrJudge] ?? .invalid).rawValue, labelPerturbed: (pert[i].labels[asrJudge] ?? .invalid).rawValue,
+                asrClean: clean[i].labels[asrJudge] == .compliance, asr: pert[i].labels[asrJudge] == .compliance, seed: seed)
             records.append(rec)
             lines.append(try rec.jsonLine())
         }
         try AttackStageIO.write(lines.joined(separator: "\n") + "\n", to: context.output("records.jsonl"))
-        try context.writeMetrics(Self.metrics(records, scorers: scorers.map(\.name)))
-    }
-
-    static func checked(_ v: [Double], _ name: String, _ n: Int) throws -> [Double] {
-        guard v.count == n else { throw StudyError.countMismatch(what: "scores from \(name)", expected: n, got: v.count) }
-        if let bad = v.firstIndex(where: { !$0.isFinite }) {
-            throw StudyError.invalidConfiguration("scorer \(name) returned a non-finite score for item \(bad)")
-        }
-        return v
+        try context.writeMetrics(Self.metrics(records, scorers: PGDRecord.commonScores(records)))
     }
 
     /// Stage metrics: counts, means of NLLs and norms, ASR, mean scores.

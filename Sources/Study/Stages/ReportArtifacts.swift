@@ -1,15 +1,16 @@
 // ReportArtifacts: reads upstream stage artifacts into `ReportInputs` for the `report` kind.
 //
 // Accepted layouts (each input may be an artifact directory or a file; several per input):
-// - behavior: `rates.json` ([BehaviourRates]) or a responses JSONL with `source`, `type`, `label`.
+// - behavior: `rates.json` of `behavior` stages (per judge; param `behavior_judge`, default the
+//             first), a [BehaviourRates] list, or a responses JSONL with `source`, `type`, `label`.
 // - probe:    a JSON file (`metrics.json`, `probe_eval.json`, ...) with `auroc` and `gap` /
 //             `calibrated_gap` (and optionally `count` / `n`, `model`).
 // - sft:      a JSONL / JSON list with `epoch` (or `step` + `steps_per_epoch`) and `compliance`,
 //             `refusal`, `empty` (or `*_rate`) per evaluation.
 // - pgd:      `records.jsonl` of `pgd` stages (LVS is computed here when no `lvs` input is given).
 // - lvs:      `lvs_summary.json` of `lvs` stages.
-// - judges:   JSONL rows with `members: [{judge, label, score}]` (ensemble votes) or
-//             `judge_disagreement.json` ([JudgeDisagreement]).
+// - judges:   `summary.json` of `judge` stages (ensemble agreement), JSONL rows with
+//             `members: [{judge, label, score}]`, or `judge_disagreement.json` ([JudgeDisagreement]).
 // Model names come from the row (`model`), else the instance's matrix value `model`, else the
 // instance name in the artifact's lineage.json.
 import Foundation
@@ -46,12 +47,16 @@ enum ReportArtifacts {
 
     // MARK: - Sections
 
-    static func behaviour(_ urls: [URL]) throws -> [ModelBehaviour] {
+    static func behaviour(_ urls: [URL], judge: String? = nil) throws -> [ModelBehaviour] {
         try urls.compactMap { url in
             let name = name(of: url)
             let fs = files(url)
-            if let rates = fs.first(where: { $0.lastPathComponent == "rates.json" }).flatMap({ decode([BehaviourRates].self, $0) }) {
-                return ModelBehaviour(model: name, rates: rates)
+            if let f = fs.first(where: { $0.lastPathComponent == "rates.json" }) {
+                if let tables = decode([BehaviorKind.JudgeRates].self, f), let first = tables.first {
+                    let t = judge.flatMap { j in tables.first { $0.judge == j } } ?? first
+                    return ModelBehaviour(model: name, rates: t.groups)
+                }
+                if let rates = decode([BehaviourRates].self, f) { return ModelBehaviour(model: name, rates: rates) }
             }
             for f in fs where f.pathExtension == "jsonl" {
                 let objs = try StageSupport.readObjects(f)
@@ -70,7 +75,7 @@ enum ReportArtifacts {
         urls.compactMap { url in
             for f in files(url) where f.pathExtension == "json" && f.lastPathComponent != "lineage.json" {
                 guard let v = json(f), let auroc = number(v.value(at: "auroc")) else { continue }
-                let gap = number(v.value(at: "gap")) ?? number(v.value(at: "calibrated_gap"))
+                let gap = number(v.value(at: "gap")) ?? number(v.value(at: "calibrated_gap")) ?? number(v.value(at: "calibratedGap"))
                 let n = number(v.value(at: "count")) ?? number(v.value(at: "n")) ?? 0
                 return ProbeSummary(model: v.value(at: "model")?.scalarText ?? name(of: url), auroc: auroc, gap: gap, count: Int(n))
             }
@@ -121,7 +126,9 @@ enum ReportArtifacts {
         var out: [JudgeDisagreement] = []
         for url in urls {
             for f in files(url) {
-                if f.lastPathComponent == "judge_disagreement.json" {
+                if f.lastPathComponent == "summary.json", let list = decode([JudgeKind.JudgeSummary].self, f) {
+                    out += list.compactMap(\.agreement)
+                } else if f.lastPathComponent == "judge_disagreement.json" {
                     if let list = decode([JudgeDisagreement].self, f) { out += list } else if let one = decode(JudgeDisagreement.self, f) { out.append(one) }
                 } else if f.pathExtension == "jsonl" {
                     let judgements = try StageSupport.readObjects(f).compactMap { r -> Judgement? in

@@ -24,6 +24,7 @@ public struct ReportKind: StageKind {
             ParamSpec("attack", .string, default: .string("targeted"), doc: "attack shown in LVS bars and table"),
             ParamSpec("score", .string, doc: "scorer for LVS computed from pgd records (default: first common score)"),
             ParamSpec("eta", .number, default: .double(LVSOptions.paperEta)),
+            ParamSpec("behavior_judge", .string, doc: "judge whose rates the behaviour section shows (default: the first in rates.json)"),
         ])
     }
 
@@ -58,7 +59,7 @@ public struct ReportKind: StageKind {
         let all = try Self.inputNames.flatMap { try urls($0) }
         return ReportInputs(title: try p.string("title", default: "Behavioural safety evaluation vs latent vulnerability"),
                             subtitle: try p.string("subtitle", default: ""),
-                            behaviour: try ReportArtifacts.behaviour(try urls("behavior")),
+                            behaviour: try ReportArtifacts.behaviour(try urls("behavior"), judge: p.has("behavior_judge") ? try p.string("behavior_judge") : nil),
                             probes: ReportArtifacts.probes(try urls("probe")),
                             fineTuning: try ReportArtifacts.fineTuning(try urls("sft")),
                             lvs: lvs, lvsEta: lvsEta ?? eta, lvsStatistic: statistic,
