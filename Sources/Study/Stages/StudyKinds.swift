@@ -21,6 +21,9 @@ public enum StudyKinds {
         kinds.append(BehaviorKind())
         // issue 6 (dissociate, sft) kinds:
         // issue 7 (pgd, lvs, report) kinds:
+        kinds.append(PGDKind())
+        kinds.append(LVSKind())
+        kinds.append(ReportKind())
         return kinds
     }
 
