@@ -35,6 +35,7 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--only", choices=["forward", "generate"], default=None)
+    ap.add_argument("--batches", default="1,8", help="generation batch sizes, comma-separated")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -56,7 +57,7 @@ def main():
             if not args.json:
                 print(f"torch forward (hidden states, no LM head) batch 8 x 128: median {secs:.3f} s, {8 * 128 / secs:.0f} tokens/s")
         if args.only in (None, "generate"):
-            for b in (1, 8):
+            for b in [int(x) for x in args.batches.split(",")]:
                 prompt = torch.randint(10, cfg.vocab_size, (b, 16), generator=g)
                 mask = torch.ones_like(prompt)
                 fn = lambda: model.generate(input_ids=prompt, attention_mask=mask, max_new_tokens=64, min_new_tokens=64,

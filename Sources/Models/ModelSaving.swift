@@ -26,7 +26,7 @@ public enum ModelSaving {
                                         "vocab.json", "merges.txt", "tokenizer.model", "generation_config.json",
                                         "chat_template.jinja", "added_tokens.json"]
 
-    static func writeJSON(_ object: JSONValue, to url: URL) throws {
+    static func writeJSON(_ object: HFJSON, to url: URL) throws {
         try Data((object.serialized(indent: 0) + "\n").utf8).write(to: url, options: .atomic)
     }
 }
@@ -40,8 +40,8 @@ extension TransformerModel {
         for (name, v) in loraParameters { tensors[ModelSaving.peftPrefix + name] = v.value }
         try SafeTensors.write(tensors, to: directory.appendingPathComponent("adapter_model.safetensors"),
                               metadata: ["format": "pt"])
-        let alpha: JSONValue = cfg.alpha == cfg.alpha.rounded() ? .int(Int(cfg.alpha)) : .double(cfg.alpha)
-        let config: JSONValue = .object([
+        let alpha: HFJSON = cfg.alpha == cfg.alpha.rounded() ? .int(Int(cfg.alpha)) : .double(cfg.alpha)
+        let config: HFJSON = .object([
             "peft_type": .string("LORA"), "task_type": .string(self.config.head == .causalLM ? "CAUSAL_LM" : "SEQ_CLS"),
             "r": .int(cfg.rank), "lora_alpha": alpha, "lora_dropout": .double(cfg.dropout),
             "target_modules": .array(cfg.targetModules.map { .string($0) }), "bias": .string("none"),
@@ -109,9 +109,9 @@ extension TransformerModel {
     }
 
     /// A transformers config.json for this model generated from `ModelConfig`.
-    public func hfConfigJSON() -> [String: JSONValue] {
+    public func hfConfigJSON() -> [String: HFJSON] {
         let c = config
-        var j: [String: JSONValue] = ["vocab_size": .int(c.vocabSize), "tie_word_embeddings": .bool(spec.lmHead == spec.embed)]
+        var j: [String: HFJSON] = ["vocab_size": .int(c.vocabSize), "tie_word_embeddings": .bool(spec.lmHead == spec.embed)]
         if let p = c.padTokenId { j["pad_token_id"] = .int(p) }
         if let b = c.bosTokenId { j["bos_token_id"] = .int(b) }
         if !c.eosTokenIds.isEmpty {
@@ -137,7 +137,7 @@ extension TransformerModel {
             j["num_key_value_heads"] = .int(c.numKVHeads); j["head_dim"] = .int(c.headDim)
             j["max_position_embeddings"] = .int(c.maxPositions); j["rms_norm_eps"] = .double(c.normEps)
             j[c.architecture == .gemma2 ? "hidden_activation" : "hidden_act"] = .string(c.hiddenAct)
-            var rope: [String: JSONValue] = ["rope_theta": .double(c.ropeTheta), "rope_type": .string("default")]
+            var rope: [String: HFJSON] = ["rope_theta": .double(c.ropeTheta), "rope_type": .string("default")]
             switch c.ropeScaling {
             case .none: break
             case .linear(let f): rope["rope_type"] = .string("linear"); rope["factor"] = .double(f)
@@ -163,8 +163,8 @@ extension TransformerModel {
 
 /// A JSON value that keeps integers and floating-point numbers apart (transformers' config
 /// validation rejects `30` where it expects a float).
-public indirect enum JSONValue: Sendable, Equatable {
-    case null, bool(Bool), int(Int), double(Double), string(String), array([JSONValue]), object([String: JSONValue])
+public indirect enum HFJSON: Sendable, Equatable {
+    case null, bool(Bool), int(Int), double(Double), string(String), array([HFJSON]), object([String: HFJSON])
 
     /// Pretty JSON text with sorted keys.
     public func serialized(indent: Int) -> String {
@@ -176,13 +176,13 @@ public indirect enum JSONValue: Sendable, Equatable {
         case .double(let d):
             if d.isFinite && d == d.rounded() && abs(d) < 1e15 { return String(format: "%.1f", d) }
             return d.isFinite ? "\(d)" : "null"
-        case .string(let s): return JSONValue.quote(s)
+        case .string(let s): return HFJSON.quote(s)
         case .array(let a):
             if a.isEmpty { return "[]" }
             return "[\n" + a.map { pad + $0.serialized(indent: indent + 1) }.joined(separator: ",\n") + "\n" + end + "]"
         case .object(let o):
             if o.isEmpty { return "{}" }
-            return "{\n" + o.keys.sorted().map { pad + JSONValue.quote($0) + ": " + o[$0]!.serialized(indent: indent + 1) }
+            return "{\n" + o.keys.sorted().map { pad + HFJSON.quote($0) + ": " + o[$0]!.serialized(indent: indent + 1) }
                 .joined(separator: ",\n") + "\n" + end + "}"
         }
     }

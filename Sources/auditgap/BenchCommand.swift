@@ -7,6 +7,12 @@ enum BenchCommand {
     static let usage = "auditgap bench [matmul|forward|train|lora|pgd|generate|pipeline] [--json]"
 
     static func run(_ argv: [String]) throws -> Int32 {
+        // Benchmarks with options of their own parse their arguments themselves.
+        switch argv.first {
+        case "forward": return try ModelBench.forward(Array(argv.dropFirst()))
+        case "generate": return try ModelBench.generate(Array(argv.dropFirst()))
+        default: break
+        }
         let args = try Arguments(argv, valued: ["--repeats"], knownFlags: ["--json"])
         let which = args.positionals.first ?? "matmul"
         switch which {
@@ -14,7 +20,7 @@ enum BenchCommand {
             return MatmulBench.run(json: args.flag("--json"), repeats: try args.int("--repeats") ?? 5)
         case "pgd": return try PGDBench.run(json: args.flag("--json"), repeats: try args.int("--repeats") ?? 5)
         default:
-            throw UsageError("unknown benchmark '\(which)'; available now: matmul. Usage: \(usage)")
+            throw UsageError("unknown benchmark '\(which)'; available: matmul, forward, generate, train, lora, pgd, pipeline. Usage: \(usage)")
         }
     }
 }

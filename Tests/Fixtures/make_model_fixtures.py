@@ -245,7 +245,7 @@ def make_gemma():
                        bos_token_id=1, eos_token_id=2, pad_token_id=0, tie_word_embeddings=True,
                        attn_implementation="eager")
     model = Gemma2ForCausalLM(cfg).eval()
-    reinit(model, 0.12, scale={"q_proj": 2.0, "k_proj": 2.0, "embed_tokens": 4.0}, seed=3)
+    reinit(model, 0.12, scale={"q_proj": 2.0, "k_proj": 2.0, "embed_tokens": 3.0}, seed=3)
     path = save_dir("gemma2", model, "gemma2")
     ids, mask, pos = inputs(13)
     stats("gemma2", model, ids, mask, pos)

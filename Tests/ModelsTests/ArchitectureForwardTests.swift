@@ -15,10 +15,16 @@ final class ArchitectureForwardTests: XCTestCase {
         let logits = try XCTUnwrap(out.logits)
         let dl = maxAbsDiff(logits, try fx.expect(logitsKey), mask: batch.mask)
         XCTAssertLessThanOrEqual(dl, tolerance, "\(name) logits max abs diff \(dl)")
-        guard file == "model.safetensors" else { return }
+        guard file == "model.safetensors" else {
+            print("[arch] \(name) \(file) logits max abs diff \(dl)")
+            return
+        }
+        var worstHidden: Float = 0
+        defer { print("[arch] \(name) logits max abs diff \(dl), hidden states max abs diff \(worstHidden)") }
         for i in 0...model.config.numLayers {
             let h = try XCTUnwrap(out.hidden[i], "\(name) hidden \(i) missing")
             let dh = maxAbsDiff(h, try fx.expect("hidden.\(i)"), mask: batch.mask)
+            worstHidden = max(worstHidden, dh)
             XCTAssertLessThanOrEqual(dh, tolerance, "\(name) hidden.\(i) max abs diff \(dh)")
         }
     }

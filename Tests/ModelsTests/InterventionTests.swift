@@ -65,15 +65,14 @@ final class InterventionTests: XCTestCase {
         let deltaT = Tensor(shape: [d]) { p in for i in 0..<d { p[i] = 0.3 * rng.nextGaussian() } }
         let rows = [t - 1, 2 * t - 1, t - 3]
         let targets = [5, 17, 40]
-        // forwardFrom at `mid` equals a full forward with the same intervention on prompt positions 0..<6.
+        // forwardFrom at `mid` on every position equals a plain forward with the same intervention
+        // (in a plain forward the whole call is the prompt, so scope .prompt covers every position).
         let state = try model.prefix(batch, upTo: .mid)
-        let logits = model.forwardFrom(state, delta: Variable(deltaT), deltaPositions: 0..<6, logitRows: rows)
         let full = try model.forward(batch, options: ForwardOptions(logits: .rows(rows), interventions: [
             Intervention(layer: .mid, delta: deltaT, scope: .prompt)]))
-        _ = full
-        // Scope .prompt in a plain forward perturbs every position (the whole call is the prompt);
-        // compare instead against forwardFrom on all positions.
         let all = model.forwardFrom(state, delta: Variable(deltaT), logitRows: rows)
+        // Restricting the perturbed positions changes the result.
+        let logits = model.forwardFrom(state, delta: Variable(deltaT), deltaPositions: 0..<6, logitRows: rows)
         let dfull = maxAbsDiff(all.value, try XCTUnwrap(full.logits))
         XCTAssertLessThanOrEqual(dfull, 1e-4, "forwardFrom vs forward with intervention: max abs diff \(dfull)")
         XCTAssertGreaterThan(maxAbsDiff(logits.value, all.value), 1e-4, "deltaPositions must restrict the perturbation")
