@@ -8,6 +8,8 @@ public enum StudyKinds {
         var kinds: [any StageKind] = []
         // issue 5 (data, judges, probes, behaviour) kinds:
         // issue 6 (dissociate, sft) kinds:
+        kinds.append(DissociateKind())
+        kinds.append(SFTKind())
         // issue 7 (pgd, lvs, report) kinds:
         return kinds
     }
