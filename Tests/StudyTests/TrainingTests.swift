@@ -194,11 +194,11 @@ final class TrainingTests: XCTestCase {
         // Parameter snapshots: each optimiser moves only its own parameters.
         let modelBefore = trainer.modelParameters.map { $0.value.scalars }
         let monitorBefore = trainer.monitor.parameters.map { $0.value.scalars }
-        trainer.modelOptimizer.step()
+        try trainer.stepModel(learningRateFactor: 1)
         XCTAssertEqual(trainer.monitor.parameters.map { $0.value.scalars }, monitorBefore)
         XCTAssertNotEqual(trainer.modelParameters.map { $0.value.scalars }, modelBefore)
         let modelAfter = trainer.modelParameters.map { $0.value.scalars }
-        trainer.monitorOptimizer.step()
+        trainer.stepMonitor()
         XCTAssertEqual(trainer.modelParameters.map { $0.value.scalars }, modelAfter)
         XCTAssertNotEqual(trainer.monitor.parameters.map { $0.value.scalars }, monitorBefore)
         XCTAssertTrue(Set(trainer.modelOptimizer.parameters.map(ObjectIdentifier.init))
@@ -207,14 +207,14 @@ final class TrainingTests: XCTestCase {
 
     func testTinyDissociationMovesHarmfulScoreTowardTargetWithBoundedKL() throws {
         var cfg = DissociationConfig()
-        cfg.learningRate = 3e-3
-        cfg.monitorLearningRate = 1e-3
-        cfg.epochs = 6
+        cfg.learningRate = 1e-2
+        cfg.monitorLearningRate = 1e-2
+        cfg.epochs = 8
         cfg.accumulation = 2
         cfg.seed = 3
         let trainer = try makeTrainer(cfg)
         // Start the monitor far below the target on every row.
-        trainer.monitor.bias.value = Tensor(shape: [1], data: [-3])
+        trainer.monitor.bias.value = Tensor(shape: [1], data: [-2])
         let harmful = try examples(trainer, TinyTraining.harmfulRows)
         let before = try trainer.monitorScores(harmful)
         let meanBefore = Double(before.reduce(0, +)) / Double(before.count)

@@ -205,6 +205,31 @@ public final class DissociationTrainer {
         return terms
     }
 
+    /// Phase 4, model side: clips theta's accumulated gradients, applies AdamW at
+    /// `learningRateFactor` of the base rate, clears them. Returns the norm before clipping.
+    @discardableResult
+    public func stepModel(learningRateFactor: Float, step: Int = 0) throws -> Float {
+        modelOptimizer.learningRateFactor = learningRateFactor
+        let norm = config.maxGradNorm > 0 ? Gradients.clipGlobalNorm(modelParameters, maxNorm: config.maxGradNorm)
+                                          : Gradients.globalNorm(modelParameters)
+        guard norm.isFinite else { throw StudyError.trainingDiverged(step: step, microBatch: 0, term: "grad_norm", value: norm) }
+        modelOptimizer.step()
+        modelOptimizer.zeroGrad()
+        return norm
+    }
+
+    /// Phase 4, monitor side: applies phi's AdamW step (phi is trainable only inside this call
+    /// and the BCE backward) and clears its gradients. Returns phi's gradient norm.
+    @discardableResult
+    public func stepMonitor() -> Float {
+        let norm = Gradients.globalNorm(monitor.parameters)
+        monitor.trainable = true
+        monitorOptimizer.step()
+        monitorOptimizer.zeroGrad()
+        monitor.trainable = false
+        return norm
+    }
+
     /// Total optimiser steps for `rows` examples.
     public func totalSteps(rows: Int) -> Int {
         let micro = (rows + config.microBatch - 1) / config.microBatch
@@ -244,18 +269,8 @@ public final class DissociationTrainer {
                     }
                 }
                 let factor = schedule.factor(step: step)
-                modelOptimizer.learningRateFactor = factor
-                let gradNorm = config.maxGradNorm > 0
-                    ? Gradients.clipGlobalNorm(modelParameters, maxNorm: config.maxGradNorm)
-                    : Gradients.globalNorm(modelParameters)
-                let monitorNorm = Gradients.globalNorm(monitor.parameters)
-                guard gradNorm.isFinite else {
-                    throw StudyError.trainingDiverged(step: step, microBatch: window.count - 1, term: "grad_norm", value: gradNorm)
-                }
-                modelOptimizer.step()
-                monitorOptimizer.step()
-                modelOptimizer.zeroGrad()
-                monitorOptimizer.zeroGrad()
+                let gradNorm = try stepModel(learningRateFactor: factor, step: step)
+                let monitorNorm = stepMonitor()
                 let n = Double(window.count)
                 func mean(_ xs: [Double]) -> Double? { xs.isEmpty ? nil : xs.reduce(0, +) / Double(xs.count) }
                 let log = DissociationStepLog(step: step, epoch: epoch, nll: acc.nll / n, monitor: acc.mon / n, kl: acc.kl / n,
