@@ -94,6 +94,18 @@ public struct Checkpoint: Sendable {
         return t
     }
 
+    /// Path of the token embedding [V, D] for this architecture.
+    public var embeddingName: String {
+        config.architecture == .gpt2 ? "transformer.wte.weight" : "model.embed_tokens.weight"
+    }
+
+    /// The output projection [V, D]: `lm_head.weight`, or the token embedding when tied.
+    public func outputWeight() throws -> Tensor {
+        if let t = weights["lm_head.weight"] { return t }
+        if config.tieWordEmbeddings { return try weight(embeddingName) }
+        throw ModelError.missingWeight(name: "lm_head.weight", source: weightsFile)
+    }
+
     /// Whether the named weight is present.
     public func hasWeight(_ name: String) -> Bool { weights[name] != nil }
 
@@ -116,7 +128,7 @@ public struct Checkpoint: Sendable {
             }
             names += ["transformer.ln_f.weight", "transformer.ln_f.bias"]
         } else {
-            names.append("model.embed_tokens.weight")
+            names.append(embeddingName)
             for i in 0..<c.numLayers {
                 let l = "model.layers.\(i)."
                 for p in ["q_proj", "k_proj", "v_proj", "o_proj"] { names.append(l + "self_attn.\(p).weight") }
@@ -155,7 +167,10 @@ public struct Checkpoint: Sendable {
         }
         if isDir.boolValue { return try loadDirectory(url) }
         if url.pathExtension.lowercased() == "gguf" { return try loadGGUF(url) }
-        if url.lastPathComponent == "config.json" { return try loadDirectory(url.deletingLastPathComponent()) }
+        // A file inside a model directory (config.json, model.safetensors, the index): load the directory.
+        if url.lastPathComponent == "config.json" || url.pathExtension == "safetensors" || url.lastPathComponent.hasSuffix(".safetensors.index.json") {
+            return try loadDirectory(url.deletingLastPathComponent())
+        }
         throw ModelError.invalidInput("\(url.path): expected a Hugging Face model directory or a .gguf file")
     }
 

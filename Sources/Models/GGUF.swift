@@ -78,6 +78,7 @@ public struct GGMLType: RawRepresentable, Sendable, Equatable, Hashable, CustomS
 
     public static let f32 = GGMLType(rawValue: 0), f16 = GGMLType(rawValue: 1)
     public static let q4_0 = GGMLType(rawValue: 2), q4_1 = GGMLType(rawValue: 3)
+    public static let q5_0 = GGMLType(rawValue: 6), q5_1 = GGMLType(rawValue: 7)
     public static let q8_0 = GGMLType(rawValue: 8)
     public static let q4_K = GGMLType(rawValue: 12), q6_K = GGMLType(rawValue: 14)
     public static let bf16 = GGMLType(rawValue: 30)
@@ -98,7 +99,7 @@ public struct GGMLType: RawRepresentable, Sendable, Equatable, Hashable, CustomS
     /// Elements per block and bytes per block; nil for unknown ids.
     public var blockLayout: (elements: Int, bytes: Int)? { Self.table[rawValue].map { ($0.block, $0.bytes) } }
     /// Whether this runtime dequantises the type.
-    public var isSupported: Bool { [0, 1, 2, 3, 8, 12, 14, 30].contains(rawValue) }
+    public var isSupported: Bool { [0, 1, 2, 3, 6, 7, 8, 12, 14, 30].contains(rawValue) }
 }
 
 /// Description of one tensor in a GGUF file.
@@ -148,6 +149,9 @@ public struct GGUFFile: Sendable {
             throw ModelError.malformedGGUF(file: file, context: "header magic", expected: "\"GGUF\" (got bytes \(magic)); not a GGUF file")
         }
         version = try r.u32(context: "header version")
+        guard version.byteSwapped != 2 && version.byteSwapped != 3 else {
+            throw ModelError.malformedGGUF(file: file, context: "header version", expected: "a little-endian GGUF file (this one is big-endian)")
+        }
         guard version == 2 || version == 3 else {
             throw ModelError.malformedGGUF(file: file, context: "header version", expected: "version 2 or 3, got \(version)")
         }

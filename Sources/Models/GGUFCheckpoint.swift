@@ -31,6 +31,16 @@ extension Checkpoint {
         var config = try ggufConfig(file, arch: arch)
         let infos = file.tensors
         let heads = config.numHeads, kvHeads = config.numKVHeads
+        if arch == .llama {
+            // Un-permuting needs q/k rows = heads x head width; anything else is a malformed file.
+            for info in infos {
+                let n = info.name.hasSuffix("attn_q.weight") ? heads : info.name.hasSuffix("attn_k.weight") ? kvHeads : 0
+                if n > 0, info.shape.first != n * config.headDim {
+                    throw ModelError.badWeightShape(name: "\(info.name) (\(hfName(info.name, architecture: arch)))", source: url.path,
+                                                    shape: info.shape, expected: [n * config.headDim, info.shape.last ?? 0])
+                }
+            }
+        }
         let slots = ResultSlotsBox(count: infos.count)
         let failure = ErrorBox()
         DispatchQueue.concurrentPerform(iterations: infos.count) { i in
@@ -123,8 +133,9 @@ extension Checkpoint {
         }
         c.hiddenAct = arch == .gemma2 ? "gelu_pytorch_tanh" : "silu"
         if arch == .gemma2 {
-            // llama.cpp scales Gemma-2 2B/9B queries by head_dim^-0.5 (= query_pre_attn_scalar).
-            c.queryPreAttnScalar = Double(c.headDim)
+            // query_pre_attn_scalar is not in GGUF: llama.cpp uses head_dim for 2B/9B and
+            // hidden/heads for 27B (46 layers), as the HF configs do.
+            c.queryPreAttnScalar = c.numLayers == 46 ? Double(hidden / heads) : Double(c.headDim)
             c.attnLogitSoftcap = try double("attn_logit_softcapping") ?? 50
             c.finalLogitSoftcap = try double("final_logit_softcapping") ?? 30
             c.slidingWindow = try int("attention.sliding_window") ?? 4096

@@ -6,6 +6,8 @@
 //   Q8_0 (B 32, 34 bytes): f16 d, i8 q[32];                 y = q * d
 //   Q4_0 (B 32, 18 bytes): f16 d, u8 qs[16];                y[j] = (lo(qs[j]) - 8) * d, y[j+16] = (hi(qs[j]) - 8) * d
 //   Q4_1 (B 32, 20 bytes): f16 d, f16 m, u8 qs[16];         y = q * d + m (same nibble order)
+//   Q5_0 (B 32, 22 bytes): f16 d, u32 qh, u8 qs[16];        q = nibble | bit j of qh << 4, y = (q - 16) * d
+//   Q5_1 (B 32, 24 bytes): f16 d, f16 m, u32 qh, u8 qs[16]; y = q * d + m
 //   Q4_K (B 256, 144 bytes): f16 d, f16 dmin, u8 scales[12] (8 x 6-bit scale/min), u8 qs[128];
 //       sub-block s (32 elements) = d*sc[s] * q - dmin*m[s]; each 64-element chunk takes
 //       32 bytes: low nibbles first, then high nibbles.
@@ -30,6 +32,8 @@ enum GGUFQuants {
         case .q8_0: q8_0(p, count: count, dst)
         case .q4_0: q4(p, count: count, dst, withMin: false)
         case .q4_1: q4(p, count: count, dst, withMin: true)
+        case .q5_0: q5(p, count: count, dst, withMin: false)
+        case .q5_1: q5(p, count: count, dst, withMin: true)
         case .q4_K: q4_K(p, count: count, dst)
         case .q6_K: q6_K(p, count: count, dst)
         default: preconditionFailure("GGUFQuants.dequantize: unsupported type \(type) (callers check isSupported)")
@@ -63,6 +67,30 @@ enum GGUFQuants {
                 for j in 0..<16 {
                     out[j] = d * Float(Int(qs[j] & 0x0F) - 8)
                     out[j + 16] = d * Float(Int(qs[j] >> 4) - 8)
+                }
+            }
+        }
+    }
+
+    private static func q5(_ p: UnsafePointer<UInt8>, count: Int, _ y: UnsafeMutablePointer<Float>, withMin: Bool) {
+        let size = withMin ? 24 : 22
+        for b in 0..<(count / 32) {
+            let blk = p + b * size
+            let d = f16(blk, 0)
+            let m: Float = withMin ? f16(blk, 2) : 0
+            let h = withMin ? blk + 4 : blk + 2
+            let qh = UInt32(h[0]) | UInt32(h[1]) << 8 | UInt32(h[2]) << 16 | UInt32(h[3]) << 24
+            let qs = h + 4
+            let out = y + b * 32
+            for j in 0..<16 {
+                let lo = Int(qs[j] & 0x0F) | Int((qh >> UInt32(j)) & 1) << 4
+                let hi = Int(qs[j] >> 4) | Int((qh >> UInt32(j + 16)) & 1) << 4
+                if withMin {
+                    out[j] = d * Float(lo) + m
+                    out[j + 16] = d * Float(hi) + m
+                } else {
+                    out[j] = d * Float(lo - 16)
+                    out[j + 16] = d * Float(hi - 16)
                 }
             }
         }

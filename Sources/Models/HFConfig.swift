@@ -45,7 +45,8 @@ public struct HFConfig: Sendable, Equatable {
             c = ModelConfig(architecture: arch, vocabSize: try j.requireInt("vocab_size"), hiddenSize: hidden,
                             intermediateSize: try j.requireInt("intermediate_size"),
                             numLayers: try j.requireInt("num_hidden_layers"), numHeads: heads,
-                            numKVHeads: try j.int("num_key_value_heads") ?? heads, headDim: try j.int("head_dim"))
+                            numKVHeads: try j.int("num_key_value_heads") ?? heads,
+                            headDim: try j.int("head_dim") ?? (arch == .gemma2 ? 256 : nil))
             c.maxPositions = try j.int("max_position_embeddings") ?? (arch == .qwen2 ? 32768 : arch == .gemma2 ? 8192 : 2048)
             c.normEps = try j.double("rms_norm_eps") ?? 1e-6
             c.tieWordEmbeddings = try j.bool("tie_word_embeddings") ?? (arch == .gemma2)

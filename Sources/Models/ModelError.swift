@@ -36,7 +36,7 @@ public enum ModelError: Error, CustomStringConvertible, Equatable {
             return "weight \(name) in \(source) has shape \(shape), expected \(expected)"
         case .malformedGGUF(let file, let context, let expected): return "\(file): malformed GGUF at \(context): expected \(expected)"
         case .unsupportedTensorType(let file, let tensor, let type):
-            return "\(file): tensor '\(tensor)' has GGUF type \(type), which is not supported (supported: F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q4_K, Q6_K); re-quantise the model"
+            return "\(file): tensor '\(tensor)' has GGUF type \(type), which is not supported (supported: F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q6_K); re-quantise the model"
         case .safetensors(let e): return e.description
         case .invalidInput(let what): return what
         }

@@ -120,7 +120,16 @@ public enum HalfPrecision {
     /// Writes `count` Float32 values as little-endian BF16 bytes (round to nearest even) at `dst`.
     public static func encodeBF16(_ src: UnsafePointer<Float>, count: Int, to dst: UnsafeMutableRawPointer) {
         let bytes = dst.assumingMemoryBound(to: UInt8.self)
-        for i in 0..<count {
+        let raw = UnsafeRawPointer(src)
+        var i = 0
+        while i + 8 <= count {
+            let n = raw.loadUnaligned(fromByteOffset: 4 * i, as: SIMD8<UInt32>.self)
+            var r = (n &+ (0x7FFF &+ ((n &>> 16) & 1))) &>> 16
+            r.replace(with: (n &>> 16) | 0x40, where: (n & 0x7FFF_FFFF) .> 0x7F80_0000)
+            dst.storeBytes(of: SIMD8<UInt16>(truncatingIfNeeded: r), toByteOffset: 2 * i, as: SIMD8<UInt16>.self)
+            i += 8
+        }
+        for i in i..<count {
             let b = floatToBF16(src[i])
             bytes[2 * i] = UInt8(truncatingIfNeeded: b)
             bytes[2 * i + 1] = UInt8(truncatingIfNeeded: b >> 8)

@@ -82,10 +82,18 @@ public final class StatCache: @unchecked Sendable {
     /// Where the cache persists (nil: memory only).
     public let path: String?
 
+    private var loaded = false
+
     public init(path: String?) {
         self.path = path
+    }
+
+    /// Reads the persisted cache on first use (a no-op status without file inputs never pays for it).
+    private func loadIfNeeded() {
+        guard !loaded else { return }
+        loaded = true
         guard let path, let v = try? JSON.read(path), let m = v["entries"]?.mapValue else { return }
-        for (k, e) in m {
+        for (k, e) in m where entries[k] == nil {
             guard let l = e.listValue, l.count == 4, let size = l[0].intValue, let mtime = l[1].intValue,
                   let ino = l[2].intValue, let h = l[3].stringValue else { continue }
             entries[k] = Entry(size: size, mtime: mtime, inode: UInt64(bitPattern: Int64(ino)), hash: h)
@@ -102,6 +110,7 @@ public final class StatCache: @unchecked Sendable {
         let mtime = Int(st.st_mtim.tv_sec) * 1_000_000_000 + Int(st.st_mtim.tv_nsec)
         let inode = UInt64(st.st_ino)
         lock.lock()
+        loadIfNeeded()
         if let e = entries[path], e.size == size, e.mtime == mtime, e.inode == inode {
             lock.unlock()
             return (e.hash, size)
@@ -122,6 +131,7 @@ public final class StatCache: @unchecked Sendable {
     private func record(path: String, hash: String, st: stat, size: Int) {
         let mtime = Int(st.st_mtim.tv_sec) * 1_000_000_000 + Int(st.st_mtim.tv_nsec)
         lock.lock()
+        loadIfNeeded()
         entries[path] = Entry(size: size, mtime: mtime, inode: UInt64(st.st_ino), hash: hash)
         dirty = true
         lock.unlock()

@@ -27,37 +27,43 @@ struct InterpolationScope {
 
     /// Resolves the interpolations in a string.
     func resolveString(_ text: String, at location: SourceLocation, key: String) throws -> Value {
-        let chars = Array(text.unicodeScalars)
-        var out = String.UnicodeScalarView()
+        let bytes = Array(text.utf8)
+        var out: [UInt8] = []
+        out.reserveCapacity(bytes.count + 16)
         var i = 0
         var pieces = 0
         var whole: Value?
-        while i < chars.count {
-            if chars[i] == "$", i + 2 < chars.count, chars[i + 1] == "$", chars[i + 2] == "{" {
-                out.append("$"); out.append("{")
+        let dollar = UInt8(ascii: "$"), open = UInt8(ascii: "{"), close = UInt8(ascii: "}")
+        while i < bytes.count {
+            let c = bytes[i]
+            if c == dollar, i + 2 < bytes.count, bytes[i + 1] == dollar, bytes[i + 2] == open {
+                out += [dollar, open]
                 i += 3
                 continue
             }
-            if chars[i] == "$", i + 1 < chars.count, chars[i + 1] == "{",
-               let close = chars[(i + 2)...].firstIndex(of: "}") {
-                let expr = String(String.UnicodeScalarView(chars[(i + 2)..<close])).trimmingCharacters(in: .whitespaces)
-                if !expr.contains(".") {
-                    out.append(contentsOf: chars[i...close])
-                    i = close + 1
+            if c == dollar, i + 1 < bytes.count, bytes[i + 1] == open,
+               let end = bytes[(i + 2)...].firstIndex(of: close) {
+                var lo = i + 2, hi = end
+                while lo < hi, bytes[lo] == 0x20 { lo += 1 }
+                while hi > lo, bytes[hi - 1] == 0x20 { hi -= 1 }
+                let exprBytes = bytes[lo..<hi]
+                if !exprBytes.contains(UInt8(ascii: ".")) {
+                    out += bytes[i...end]
+                    i = end + 1
                     continue
                 }
-                let v = try lookup(expr, at: location, key: key)
+                let v = try lookup(String(decoding: exprBytes, as: UTF8.self), at: location, key: key)
                 pieces += 1
-                if i == 0 && close == chars.count - 1 { whole = v }
-                out.append(contentsOf: v.description.unicodeScalars)
-                i = close + 1
+                if i == 0 && end == bytes.count - 1 { whole = v }
+                out += v.description.utf8
+                i = end + 1
                 continue
             }
-            out.append(chars[i])
+            out.append(c)
             i += 1
         }
         if pieces == 1, let whole { return whole }
-        return .string(String(out))
+        return .string(String(decoding: out, as: UTF8.self))
     }
 
     private func lookup(_ expr: String, at location: SourceLocation, key: String) throws -> Value {

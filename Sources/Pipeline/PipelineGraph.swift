@@ -44,6 +44,8 @@ public struct PipelineGraph: Sendable {
     public private(set) var stageInstances: [String: [Int]] = [:]
     /// Index -> indices of instances that consume it.
     public private(set) var dependents: [[Int]] = []
+    /// Stage -> full selector text (`k=v,...`, keys sorted) -> instance, for O(1) reference lookup.
+    private var selectorIndex: [String: [String: Int]] = [:]
 
     /// Expands and validates `spec` against the kinds in `registry`.
     public init(spec: PipelineSpec, registry: KindRegistry) throws {
@@ -88,6 +90,7 @@ public struct PipelineGraph: Sendable {
             for combo in combos[stageName] ?? [[:]] {
                 let inst = try makeInstance(stage, kind: kind, matrix: combo, byName: byName, kinds: kinds)
                 index[inst.name] = instances.count
+                selectorIndex[stageName, default: [:]][PipelineGraph.selectorText(inst.matrix)] = instances.count
                 stageInstances[stageName, default: []].append(instances.count)
                 instances.append(inst)
             }
@@ -127,6 +130,10 @@ public struct PipelineGraph: Sendable {
                                       + all.map { instances[$0].name }.joined(separator: ", "))
         }
         return out
+    }
+
+    static func selectorText(_ matrix: [String: Value]) -> String {
+        matrix.keys.sorted().map { "\($0)=\(matrix[$0]!.description)" }.joined(separator: ",")
     }
 
     /// Renders `stage[k=v,...]` with sorted keys.
@@ -286,7 +293,12 @@ public struct PipelineGraph: Sendable {
                                                  message: "stage '\(r.stage)' has no matrix key '\(k)'" + Suggest.hint(k, axes)
                                                      + (axes.isEmpty ? " (it has no matrix)" : "; matrix keys: " + axes.sorted().joined(separator: ", ")))
                     }
-                    matched = upstream.filter { InputReference.matches(instances[$0].matrix, filter) }
+                    let exact = filter.count == axes.count ? filter.sorted { $0.0 < $1.0 }.map { "\($0.0)=\($0.1)" }.joined(separator: ",") : nil
+                    if let exact, let hit = selectorIndex[r.stage]?[exact] {
+                        matched = [hit]
+                    } else {
+                        matched = upstream.filter { InputReference.matches(instances[$0].matrix, filter) }
+                    }
                     guard !matched.isEmpty else {
                         throw PipelineError.spec(.missingReference, ref.location, key: key,
                                                  message: "no instance of '\(r.stage)' matches '\(text)'; instances: "
@@ -345,15 +357,24 @@ struct InputReference {
     }
 
     static func parseSelector(_ body: String) throws -> [(String, String)]? {
-        let trimmed = body.trimmingCharacters(in: .whitespaces)
+        let trimmed = trim(Substring(body))
         if trimmed == "*" { return nil }
         return try trimmed.split(separator: ",").map { part in
-            let kv = part.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
-            guard kv.count == 2, !kv[0].isEmpty else {
+            guard let eq = part.firstIndex(of: "=") else {
                 throw PipelineError.usage("malformed selector '\(part)'; expected key=value")
             }
-            return (kv[0], kv[1])
+            let k = trim(part[..<eq]), v = trim(part[part.index(after: eq)...])
+            guard !k.isEmpty else { throw PipelineError.usage("malformed selector '\(part)'; expected key=value") }
+            return (k, v)
         }
+    }
+
+    /// Strips spaces (cheaper than Foundation's trimming on this hot path).
+    static func trim(_ s: Substring) -> String {
+        var t = s
+        while t.first == " " { t = t.dropFirst() }
+        while t.last == " " { t = t.dropLast() }
+        return String(t)
     }
 
     static func matches(_ matrix: [String: Value], _ filter: [(String, String)]?) -> Bool {

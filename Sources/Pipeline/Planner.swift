@@ -24,7 +24,7 @@ public struct KeyMaterial: Sendable {
     }
 
     /// SHA-256 of the canonical encoding; nil while an upstream hash is unknown.
-    public var key: String? { complete ? SHA256.hex(of: canonical.canonicalJSON) : nil }
+    public var key: String? { complete ? SHA256.hex(of: canonical.canonicalBytes) : nil }
 
     /// The refs record: the material plus labels, key and time.
     func record(key: String, contentHash: String) -> Value {

@@ -86,7 +86,9 @@ public final class StageLogger: @unchecked Sendable {
 
     public init(path: String) {
         self.path = path
-        FileManager.default.createFile(atPath: path, contents: nil)
+        if !FileManager.default.fileExists(atPath: path) {
+            _ = FileManager.default.createFile(atPath: path, contents: nil)
+        }
         handle = FileHandle(forWritingAtPath: path)
         handle?.seekToEndOfFile()
     }

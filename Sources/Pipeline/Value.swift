@@ -33,17 +33,22 @@ public enum Value: Sendable, Hashable, CustomStringConvertible {
     }
 
     /// Canonical JSON: sorted keys, no whitespace, shortest round-trip numbers.
-    public var canonicalJSON: String {
-        var out = ""
+    public var canonicalJSON: String { String(decoding: canonicalBytes, as: UTF8.self) }
+
+    /// Canonical JSON as UTF-8 bytes (what cache keys hash).
+    public var canonicalBytes: [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(256)
         write(to: &out, pretty: false, indent: 0)
         return out
     }
 
     /// Indented JSON with sorted keys, for files people read.
     public var prettyJSON: String {
-        var out = ""
+        var out: [UInt8] = []
         write(to: &out, pretty: true, indent: 0)
-        return out + "\n"
+        out.append(0x0a)
+        return String(decoding: out, as: UTF8.self)
     }
 
     public subscript(key: String) -> Value? {
@@ -70,59 +75,64 @@ public enum Value: Sendable, Hashable, CustomStringConvertible {
     public var listValue: [Value]? { if case let .list(l) = self { return l }; return nil }
     public var mapValue: [String: Value]? { if case let .map(m) = self { return m }; return nil }
 
-    private func write(to out: inout String, pretty: Bool, indent: Int) {
+    private func write(to out: inout [UInt8], pretty: Bool, indent: Int) {
+        func newline(_ level: Int) {
+            out.append(0x0a)
+            for _ in 0..<(level * 2) { out.append(0x20) }
+        }
         switch self {
-        case .null: out += "null"
-        case let .bool(b): out += b ? "true" : "false"
-        case let .int(i): out += String(i)
+        case .null: out += "null".utf8
+        case let .bool(b): out += (b ? "true" : "false").utf8
+        case let .int(i): out += String(i).utf8
         case let .double(d):
-            if d.isFinite { out += "\(d)" } else { Value.string(d.isNaN ? "NaN" : (d > 0 ? "Infinity" : "-Infinity")).write(to: &out, pretty: pretty, indent: indent) }
+            if d.isFinite { out += "\(d)".utf8 } else { Value.writeString(d.isNaN ? "NaN" : (d > 0 ? "Infinity" : "-Infinity"), to: &out) }
         case let .string(s): Value.writeString(s, to: &out)
         case let .list(items):
-            if items.isEmpty { out += "[]"; return }
-            out += "["
+            if items.isEmpty { out += "[]".utf8; return }
+            out.append(UInt8(ascii: "["))
             for (i, item) in items.enumerated() {
-                if i > 0 { out += "," }
-                if pretty { out += "\n" + String(repeating: "  ", count: indent + 1) }
+                if i > 0 { out.append(UInt8(ascii: ",")) }
+                if pretty { newline(indent + 1) }
                 item.write(to: &out, pretty: pretty, indent: indent + 1)
             }
-            if pretty { out += "\n" + String(repeating: "  ", count: indent) }
-            out += "]"
+            if pretty { newline(indent) }
+            out.append(UInt8(ascii: "]"))
         case let .map(m):
-            if m.isEmpty { out += "{}"; return }
-            out += "{"
+            if m.isEmpty { out += "{}".utf8; return }
+            out.append(UInt8(ascii: "{"))
             for (i, key) in m.keys.sorted().enumerated() {
-                if i > 0 { out += "," }
-                if pretty { out += "\n" + String(repeating: "  ", count: indent + 1) }
+                if i > 0 { out.append(UInt8(ascii: ",")) }
+                if pretty { newline(indent + 1) }
                 Value.writeString(key, to: &out)
-                out += pretty ? ": " : ":"
+                out.append(UInt8(ascii: ":"))
+                if pretty { out.append(0x20) }
                 m[key]!.write(to: &out, pretty: pretty, indent: indent + 1)
             }
-            if pretty { out += "\n" + String(repeating: "  ", count: indent) }
-            out += "}"
+            if pretty { newline(indent) }
+            out.append(UInt8(ascii: "}"))
         }
     }
 
-    private static func writeString(_ s: String, to out: inout String) {
-        out += "\""
-        for u in s.unicodeScalars {
-            switch u {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            default:
-                if u.value < 0x20 {
-                    out += "\\u" + String(repeating: "0", count: 4 - String(u.value, radix: 16).count) + String(u.value, radix: 16)
-                } else {
-                    out.unicodeScalars.append(u)
-                }
+    private static func writeString(_ s: String, to out: inout [UInt8]) {
+        let hex = Array("0123456789abcdef".utf8)
+        out.append(UInt8(ascii: "\""))
+        for b in s.utf8 {
+            switch b {
+            case UInt8(ascii: "\""): out += [UInt8(ascii: "\\"), UInt8(ascii: "\"")]
+            case UInt8(ascii: "\\"): out += [UInt8(ascii: "\\"), UInt8(ascii: "\\")]
+            case 0x0a: out += [UInt8(ascii: "\\"), UInt8(ascii: "n")]
+            case 0x0d: out += [UInt8(ascii: "\\"), UInt8(ascii: "r")]
+            case 0x09: out += [UInt8(ascii: "\\"), UInt8(ascii: "t")]
+            case 0..<0x20: out += [UInt8(ascii: "\\"), UInt8(ascii: "u"), 0x30, 0x30, hex[Int(b >> 4)], hex[Int(b & 15)]]
+            default: out.append(b)
             }
         }
-        out += "\""
+        out.append(UInt8(ascii: "\""))
     }
 }
+
+/// `read(2)`, named apart from `JSON.read`.
+private func posixRead(_ fd: Int32, _ buf: UnsafeMutableRawPointer, _ n: Int) -> Int { read(fd, buf, n) }
 
 /// A small JSON parser over bytes (records are read on every `status`, so it avoids Foundation).
 public enum JSON {
@@ -136,12 +146,30 @@ public enum JSON {
         return v
     }
 
+    /// The bytes of a file, read with one open/fstat/read.
+    public static func readBytes(_ path: String) -> [UInt8]? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { return nil }
+        var out = [UInt8](repeating: 0, count: Int(st.st_size))
+        var filled = 0
+        while filled < out.count {
+            let n = out.withUnsafeMutableBytes { posixRead(fd, $0.baseAddress! + filled, $0.count - filled) }
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 { break }
+            filled += n
+        }
+        return filled == out.count ? out : Array(out[0..<filled])
+    }
+
     /// Parses a JSON file.
     public static func read(_ path: String) throws -> Value {
-        guard let data = FileManager.default.contents(atPath: path) else {
+        guard let bytes = readBytes(path) else {
             throw PipelineError.io(path: path, message: "cannot read")
         }
-        do { return try parse([UInt8](data)) } catch let PipelineError.io(_, message) {
+        do { return try parse(bytes) } catch let PipelineError.io(_, message) {
             throw PipelineError.io(path: path, message: message)
         }
     }

@@ -21,6 +21,8 @@ final class BPEModel: @unchecked Sendable {
     private var cache: [String: [Int32]] = [:]
     private let cacheLock = NSLock()
     private static let cacheLimit = 50_000
+    /// Long words (e.g. whole SentencePiece segments) are not cached.
+    private static let maxCachedWordLength = 256
 
     init(vocab: [String: Int], merges: [(String, String)], unkToken: String?, fuseUnk: Bool,
          byteFallback: Bool, ignoreMerges: Bool) throws {
@@ -80,6 +82,10 @@ final class BPEModel: @unchecked Sendable {
             return
         }
         let ids = merge(word)
+        if word.count > BPEModel.maxCachedWordLength {
+            for id in ids { out.append(Int(id)) }
+            return
+        }
         cacheLock.lock()
         if cache.count >= BPEModel.cacheLimit { cache.removeAll(keepingCapacity: true) }
         cache[key] = ids

@@ -10,9 +10,9 @@ public enum ByteLevel {
         for b in 0..<256 {
             let printable = (33...126).contains(b) || (161...172).contains(b) || (174...255).contains(b)
             if printable {
-                table[b] = Unicode.Scalar(UInt32(b))!
+                table[b] = Unicode.Scalar(UInt8(b))
             } else {
-                table[b] = Unicode.Scalar(next)!
+                table[b] = Unicode.Scalar(next) ?? " "  // next stays in U+0100...U+0143
                 next += 1
             }
         }

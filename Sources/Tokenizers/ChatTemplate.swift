@@ -41,10 +41,32 @@ extension Tokenizer {
                               extraContext: extraContext, template: nil)
     }
 
+    /// Same as `applyChatTemplate(messages:...)` with arbitrary message values (e.g. messages
+    /// with `tool_calls`, or content lists), built with `JinjaValue.dict`.
+    public func applyChatTemplate(messageValues: [JinjaValue], addGenerationPrompt: Bool,
+                                  extraContext: [String: JinjaValue] = [:]) throws -> String {
+        try renderChat(messages: .array(messageValues), addGenerationPrompt: addGenerationPrompt,
+                       extraContext: extraContext, template: nil)
+    }
+
+    /// Renders the chat template and encodes it without adding special tokens, as transformers'
+    /// `apply_chat_template(messages, tokenize=True)` does (the template itself writes BOS).
+    public func encodeChat(messages: [ChatMessage], addGenerationPrompt: Bool,
+                           extraContext: [String: JinjaValue] = [:]) throws -> [Int] {
+        encode(try applyChatTemplate(messages: messages, addGenerationPrompt: addGenerationPrompt,
+                                     extraContext: extraContext), addSpecialTokens: false)
+    }
+
     private func renderChat(messages: JinjaValue, addGenerationPrompt: Bool, extraContext: [String: JinjaValue],
                             template: String?) throws -> String {
-        guard let source = template ?? chatTemplate else { throw TokenizerError.noChatTemplate }
-        let parsed = try JinjaTemplate(source)
+        let parsed: JinjaTemplate
+        if let template {
+            parsed = try JinjaTemplate(template)
+        } else if let cached = parsedChatTemplate {
+            parsed = try cached.get()
+        } else {
+            throw TokenizerError.noChatTemplate
+        }
         var context: [String: JinjaValue] = [:]
         for (k, v) in templateSpecials { context[k] = .string(v) }
         context["messages"] = messages

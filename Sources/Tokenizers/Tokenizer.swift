@@ -34,6 +34,8 @@ public final class Tokenizer: Sendable {
     public let chatTemplate: String?
     /// Extra template variables from tokenizer_config.json (other special tokens as strings).
     let templateSpecials: [String: String]
+    /// The chat template parsed once at load time (or its syntax error).
+    let parsedChatTemplate: Result<JinjaTemplate, TokenizerError>?
 
     init(model: BPEModel, normalizer: Normalizer?, preTokenizer: PreTokenizer?, decoder: Decoder?,
          postProcessor: PostProcessor?, addedTokens: [AddedToken], specialTokens: [String: String],
@@ -63,6 +65,15 @@ public final class Tokenizer: Sendable {
         (unkToken, unkTokenId) = lookup("unk_token")
         self.templateSpecials = specialTokens
         self.chatTemplate = chatTemplate
+        self.parsedChatTemplate = chatTemplate.map { source in
+            do {
+                return .success(try JinjaTemplate(source))
+            } catch let e as TokenizerError {
+                return .failure(e)
+            } catch {
+                return .failure(.template(line: 0, column: 0, message: "\(error)"))
+            }
+        }
     }
 
     /// Number of ids (model vocabulary plus added tokens beyond it).
@@ -80,6 +91,16 @@ public final class Tokenizer: Sendable {
         if let t = addedById[id] { return t.content }
         guard id >= 0, id < model.idToToken.count else { return nil }
         return model.idToToken[id]
+    }
+
+    /// All added tokens (special and not), by increasing id.
+    public var addedTokens: [AddedToken] {
+        addedById.values.sorted { $0.id < $1.id }
+    }
+
+    /// Texts of the special added tokens (e.g. "<|im_start|>"), by increasing id.
+    public var specialTokens: [String] {
+        addedTokens.filter { $0.special }.map { $0.content }
     }
 
     /// Whether `id` is a special added token (skipped by `decode(skipSpecialTokens: true)`).

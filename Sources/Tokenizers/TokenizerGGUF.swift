@@ -26,8 +26,8 @@ public enum TokenizerFamily: Sendable, Equatable {
 
 extension Tokenizer {
     /// Builds a tokenizer from its parts with the normalizer, pre-tokenizer and decoder of `family`.
-    /// Tokens whose `tokenTypes` entry is 3 (control) become special added tokens, 4
-    /// (user-defined) non-special added tokens (llama.cpp `llama_token_type`).
+    /// Tokens whose `tokenTypes` entry is 2 (unknown) or 3 (control) become special added tokens,
+    /// 4 (user-defined) non-special added tokens (llama.cpp `llama_token_type`).
     public convenience init(family: TokenizerFamily, tokens: [String], merges: [(String, String)],
                             tokenTypes: [Int], bosId: Int?, eosId: Int?, padId: Int? = nil, unkId: Int? = nil,
                             addBos: Bool, chatTemplate: String?) throws {
@@ -35,8 +35,8 @@ extension Tokenizer {
         vocab.reserveCapacity(tokens.count)
         for (i, t) in tokens.enumerated() where vocab[t] == nil { vocab[t] = i }
         var added: [AddedToken] = []
-        for (i, type) in tokenTypes.enumerated() where i < tokens.count && (type == 3 || type == 4) {
-            added.append(AddedToken(id: i, content: tokens[i], special: type == 3, normalized: false))
+        for (i, type) in tokenTypes.enumerated() where i < tokens.count && (2...4).contains(type) {
+            added.append(AddedToken(id: i, content: tokens[i], special: type != 4, normalized: false))
         }
         func name(_ id: Int?) -> String? {
             guard let id, id >= 0, id < tokens.count else { return nil }

@@ -83,29 +83,34 @@ enum MatmulBench {
             rows.append(["size": n, "runtime_gflops": g1, "sgemm_gflops": g2, "ratio": ratio])
             if !json { print(String(format: "%-6d %17.1f %19.1f %7.3f", n, g1, g2, ratio)) }
         }
-        // Bandwidth of a large elementwise add: reads 2 x N floats, writes N. The reference
-        // is a plain single-threaded loop into a preallocated buffer.
-        let n = 16 << 20
-        let x = Tensor(shape: [n], repeating: 1), y = Tensor(shape: [n], repeating: 2)
-        var z = [Float](repeating: 0, count: n)
-        let tAdd = medianSecondsInterleaved(repeats: repeats, [
-            { _ = Kernels.add(x, y) },
-            {
-                x.withUnsafeBufferPointer { px in y.withUnsafeBufferPointer { py in z.withUnsafeMutableBufferPointer { pz in
-                    for i in 0..<n { pz[i] = px[i] + py[i] }
-                } } }
-            },
-        ])
-        let gbs = Double(3 * n * 4) / tAdd[0] / 1e9, rawGbs = Double(3 * n * 4) / tAdd[1] / 1e9
+        // Bandwidth of elementwise add (reads 2 x N floats, writes N) at several sizes: the
+        // runtime kernel on one thread and on all kernel threads, and a plain single-threaded
+        // loop into a preallocated buffer as the reference.
+        var addRows: [[String: Any]] = []
+        if !json { print("elementwise add   serial-loop GB/s   runtime 1-thread GB/s   runtime \(Threading.kernelThreads)-thread GB/s") }
+        let threads = Threading.kernelThreads
+        for n in [1 << 16, 1 << 18, 1 << 20, 1 << 22, 1 << 24] {
+            let x = Tensor(shape: [n], repeating: 1), y = Tensor(shape: [n], repeating: 2)
+            var z = [Float](repeating: 0, count: n)
+            let reps = max(repeats, (1 << 26) / n / 4)
+            let t = medianSecondsInterleaved(repeats: reps, [
+                {
+                    x.withUnsafeBufferPointer { px in y.withUnsafeBufferPointer { py in z.withUnsafeMutableBufferPointer { pz in
+                        for i in 0..<n { pz[i] = px[i] + py[i] }
+                    } } }
+                },
+                { Threading.kernelThreads = 1; _ = Kernels.add(x, y); Threading.kernelThreads = threads },
+                { _ = Kernels.add(x, y) },
+            ])
+            let gb = t.map { Double(3 * n * 4) / $0 / 1e9 }
+            addRows.append(["floats": n, "serial_loop_gbps": gb[0], "runtime_1thread_gbps": gb[1], "runtime_gbps": gb[2]])
+            if !json { print(String(format: "%-17d %16.2f %23.2f %23.2f", n, gb[0], gb[1], gb[2])) }
+        }
         if json {
             let obj: [String: Any] = ["benchmark": "matmul", "threads": Threading.blasThreads,
-                                      "matmul": rows, "elementwise_add_gbps": gbs,
-                                      "elementwise_add_serial_loop_gbps": rawGbs]
+                                      "matmul": rows, "elementwise_add": addRows]
             if let data = try? JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys]),
                let s = String(data: data, encoding: .utf8) { print(s) }
-        } else {
-            print(String(format: "elementwise add (%d floats): runtime %.2f GB/s, serial loop into a reused buffer %.2f GB/s",
-                         n, gbs, rawGbs))
         }
         return 0
     }

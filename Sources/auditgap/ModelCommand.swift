@@ -8,7 +8,10 @@ import Numerics
 
 enum ModelCommand {
     static let usage = """
-    auditgap model info --model PATH [--json] [--export FILE.safetensors]
+    auditgap model info --model PATH [--json] [--export FILE.safetensors] [--raw]
+      \(ModelTokenizeCommand.usage)
+      \(ModelForwardCommand.usage)
+      \(ModelGenerateCommand.usage)
     """
 
     static func run(_ argv: [String]) throws -> Int32 {
@@ -17,6 +20,9 @@ enum ModelCommand {
         do {
             switch sub {
             case "info": return try ModelInfoCommand.run(rest)
+            case "tokenize": return try ModelTokenizeCommand.run(rest)
+            case "forward": return try ModelForwardCommand.run(rest)
+            case "generate": return try ModelGenerateCommand.run(rest)
             default: throw UsageError("unknown model subcommand '\(sub)'. Usage: \(usage)")
             }
         } catch let e as ModelError {
@@ -29,8 +35,9 @@ enum ModelCommand {
 /// `model info`: architecture, config, parameter and tensor counts, tokenizer presence.
 enum ModelInfoCommand {
     static func run(_ argv: [String]) throws -> Int32 {
-        let args = try Arguments(argv, valued: ["--model", "--export"], knownFlags: ["--json"])
+        let args = try Arguments(argv, valued: ["--model", "--export"], knownFlags: ["--json", "--raw"])
         guard let path = args.value("--model") else { throw UsageError("model info needs --model PATH") }
+        if args.flag("--raw") { return try rawGGUF(path: path, export: args.value("--export"), json: args.flag("--json")) }
         let ckpt = try Checkpoint.cached(path: path)
         var dtypeCounts: [String: Int] = [:]
         for name in ckpt.weights.keys { dtypeCounts[ckpt.sourceDTypes[name] ?? "F32", default: 0] += 1 }
@@ -84,6 +91,37 @@ enum ModelInfoCommand {
         print("tokenizer    \(tok.isPresent ? "present" : "absent"), chat template \(tok.chatTemplate != nil ? "present" : "absent")")
         let missing = ckpt.missingWeights
         if !missing.isEmpty { print("missing      \(missing.count) expected weights, first: \(missing[0])") }
+        return 0
+    }
+}
+
+extension ModelInfoCommand {
+    /// `--raw`: a GGUF file's header and tensors under their GGUF names, without the
+    /// architecture mapping (any architecture); `--export` writes every supported tensor
+    /// dequantised (PyTorch shapes) for comparison with `gguf.quants.dequantize`.
+    static func rawGGUF(path: String, export: String?, json: Bool) throws -> Int32 {
+        guard path.lowercased().hasSuffix(".gguf") else { throw UsageError("--raw needs a .gguf file, got \(path)") }
+        let file = try GGUFFile(url: URL(fileURLWithPath: path))
+        var types: [String: Int] = [:]
+        for t in file.tensors { types[t.type.description, default: 0] += 1 }
+        let skipped = file.tensors.filter { !$0.type.isSupported }.map(\.name)
+        if let export {
+            var tensors: [String: Tensor] = [:]
+            for t in file.tensors where t.type.isSupported { tensors[t.name] = try file.dequantize(t) }
+            try SafeTensors.write(tensors, to: URL(fileURLWithPath: export), dtype: .f32)
+        }
+        let arch = file.metadata["general.architecture"]?.string ?? "?"
+        if json {
+            let obj: [String: Any] = ["version": Int(file.version), "alignment": file.alignment, "architecture": arch,
+                                      "tensors": file.tensors.count, "metadata_keys": file.metadataKeys.count,
+                                      "types": types, "unsupported": skipped]
+            let data = try JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys])
+            print(String(decoding: data, as: UTF8.self))
+        } else {
+            print("gguf v\(file.version), architecture \(arch), alignment \(file.alignment), \(file.metadataKeys.count) metadata keys")
+            print("tensors      \(file.tensors.count) (\(types.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")))")
+            if !skipped.isEmpty { print("unsupported  \(skipped.count) tensors, first: \(skipped[0])") }
+        }
         return 0
     }
 }

@@ -53,19 +53,39 @@ enum PipelineBench {
             FileHandle.standardError.write(Data("error: first run failed (exit \(first))\n".utf8))
             return 1
         }
-        var status = 0.0, run = 0.0
-        status = medianSeconds(repeats: repeats) { _ = spawn(exe, ["status", yaml, "--store", store]) }
-        run = medianSeconds(repeats: repeats) { _ = spawn(exe, ["run", yaml, "--store", store]) }
+        let (status, statusCPU) = measure(repeats) { spawn(exe, ["status", yaml, "--store", store]) }
+        let (run, runCPU) = measure(repeats) { spawn(exe, ["run", yaml, "--store", store]) }
         if json {
             let obj: Value = .map(["benchmark": .string("pipeline"), "instances": .int(2 * a * b), "repeats": .int(repeats),
-                                   "first_run_s": .double(firstRun), "noop_status_ms": .double(status * 1000), "noop_run_ms": .double(run * 1000)])
+                                   "first_run_s": .double(firstRun), "noop_status_ms": .double(status * 1000), "noop_run_ms": .double(run * 1000),
+                                   "noop_status_cpu_ms": .double(statusCPU * 1000), "noop_run_cpu_ms": .double(runCPU * 1000)])
             print(obj.canonicalJSON)
         } else {
             print(String(format: "first run (-j 2):   %8.2f s", firstRun))
-            print(String(format: "no-op status:       %8.1f ms (median of %d, whole process)", status * 1000, repeats))
-            print(String(format: "no-op run:          %8.1f ms (median of %d, whole process)", run * 1000, repeats))
+            print(String(format: "no-op status:       %8.1f ms wall, %6.1f ms CPU (medians of %d, whole process)", status * 1000, statusCPU * 1000, repeats))
+            print(String(format: "no-op run:          %8.1f ms wall, %6.1f ms CPU (medians of %d, whole process)", run * 1000, runCPU * 1000, repeats))
         }
         return 0
+    }
+
+    /// Median wall time and median child CPU time (user + system) of `body` after one warm-up.
+    static func measure(_ repeats: Int, _ body: () -> Int32) -> (Double, Double) {
+        _ = body()
+        var walls: [Double] = [], cpus: [Double] = []
+        for _ in 0..<max(1, repeats) {
+            let c0 = childCPU()
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            _ = body()
+            walls.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)
+            cpus.append(childCPU() - c0)
+        }
+        return (walls.sorted()[walls.count / 2], cpus.sorted()[cpus.count / 2])
+    }
+
+    static func childCPU() -> Double {
+        var u = rusage()
+        getrusage(RUSAGE_CHILDREN.rawValue, &u)
+        return Double(u.ru_utime.tv_sec) + Double(u.ru_utime.tv_usec) / 1e6 + Double(u.ru_stime.tv_sec) + Double(u.ru_stime.tv_usec) / 1e6
     }
 
     /// Runs the binary with output discarded; returns its exit status.

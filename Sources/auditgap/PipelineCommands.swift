@@ -82,9 +82,22 @@ enum PipelineCommands {
     static func status(_ argv: [String]) throws -> Int32 {
         let args = try Arguments(argv, valued: ["--store"], knownFlags: ["--json"])
         guard args.positionals.count <= 1 else { throw UsageError("status takes one PIPELINE") }
-        let graph = try load(args.positionals.first, registry: registry())
+        let profile = ProcessInfo.processInfo.environment["AUDITGAP_PROFILE"] != nil
+        var t = DispatchTime.now().uptimeNanoseconds
+        func lap(_ what: String) {
+            guard profile else { return }
+            let now = DispatchTime.now().uptimeNanoseconds
+            FileHandle.standardError.write(Data(String(format: "%@: %.1f ms\n", what, Double(now - t) / 1e6).utf8))
+            t = now
+        }
+        let spec = try PipelineSpec.load(path: args.positionals.first ?? defaultPipeline)
+        lap("parse")
+        let graph = try PipelineGraph(spec: spec, registry: registry())
+        lap("graph")
         let planner = Planner(graph: graph, store: store(args))
+        lap("store")
         let statuses = try planner.status()
+        lap("status")
         planner.store.statCache.save()
         if args.flag("--json") {
             let stages: [Value] = statuses.map {
@@ -100,7 +113,7 @@ enum PipelineCommands {
         for s in statuses {
             counts[s.state, default: 0] += 1
             let pad = String(repeating: " ", count: max(0, width - s.name.count))
-            out += s.state.rawValue.padding(toLength: 8, withPad: " ", startingAt: 0) + s.name
+            out += s.state.rawValue + String(repeating: " ", count: 8 - s.state.rawValue.count) + s.name
             out += s.reasons.isEmpty ? "\n" : pad + "  " + s.reasons.joined(separator: "; ") + "\n"
         }
         out += "\(counts[.fresh] ?? 0) fresh, \(counts[.stale] ?? 0) stale, \(counts[.missing] ?? 0) missing\n"

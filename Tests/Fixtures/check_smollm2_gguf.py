@@ -54,6 +54,7 @@ def main():
                                                      pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)])
     for c in cases:
         c["ids_tokenizer_json"] = backend.encode(c["text"], add_special_tokens=False).ids
+    backend.save(os.path.join(out, "tokenizer.json"))  # a full-size tokenizer.json for Tokenizer.load
     for c in cases:
         c["decoded"] = tok.decode(c["ids"], skip_special_tokens=False)
     chat = tok.apply_chat_template([{"role": "user", "content": "What is the capital of France?"}], tokenize=False,

@@ -6,11 +6,11 @@ Needs numpy, torch, transformers (5.x), safetensors and gguf. Deterministic (fix
 
 GGUF files:
   quant_types.gguf            one tensor per supported type (F32, F16, BF16, Q8_0, Q4_0, Q4_1,
-                              Q4_K, Q6_K), every metadata value type incl. nested arrays,
+                              Q5_0, Q5_1, Q4_K, Q6_K), every metadata value type incl. nested arrays,
                               general.alignment = 64. Q4_K/Q6_K blocks are random bytes with sane
                               scales (gguf cannot quantise them); expected values are what
                               gguf.quants.dequantize returns. -> quant_types.expected.safetensors
-  unsupported_q5_0.gguf       a Q5_0 tensor (not supported by the runtime).
+  unsupported_q2_k.gguf       a Q2_K tensor (not supported by the runtime).
   tiny_llama.gguf             llama, q/k permuted as llama.cpp does, Q8_0 embedding, no output
                               (tied), tokenizer.ggml.* metadata. -> tiny_llama.expected.safetensors
                               holds the Hugging Face names and layouts.
@@ -93,7 +93,8 @@ def quant_types():
     xh = x.astype(np.float16)
     w.add_tensor("t_f16", xh)
     expected["t_f16"] = xh.astype(np.float32)
-    for name, qt in [("t_bf16", Q.BF16), ("t_q8_0", Q.Q8_0), ("t_q4_0", Q.Q4_0), ("t_q4_1", Q.Q4_1)]:
+    for name, qt in [("t_bf16", Q.BF16), ("t_q8_0", Q.Q8_0), ("t_q4_0", Q.Q4_0), ("t_q4_1", Q.Q4_1),
+                     ("t_q5_0", Q.Q5_0), ("t_q5_1", Q.Q5_1)]:
         q = gguf.quants.quantize(x, qt)
         w.add_tensor(name, q, raw_dtype=qt)
         expected[name] = gguf.quants.dequantize(q, qt).astype(np.float32).reshape(x.shape)
@@ -107,8 +108,8 @@ def quant_types():
     finish(w)
     save_np(expected, path("quant_types.expected.safetensors"))
 
-    w = gguf.GGUFWriter(path("unsupported_q5_0.gguf"), "llama")
-    w.add_tensor("t_q5_0", gguf.quants.quantize(x, Q.Q5_0), raw_dtype=Q.Q5_0)
+    w = gguf.GGUFWriter(path("unsupported_q2_k.gguf"), "llama")
+    w.add_tensor("t_q2_k", rng.integers(0, 256, size=(1, 84), dtype=np.uint8), raw_dtype=Q.Q2_K)
     finish(w)
 
 
@@ -280,7 +281,7 @@ def hf_dirs():
 def main():
     os.makedirs(OUT, exist_ok=True)
     # Remove only what this script writes (other scripts may share the directory).
-    mine = ("quant_types", "unsupported_q5_0", "tiny_llama", "tiny_gemma2", "tiny_qwen2", "hf_")
+    mine = ("quant_types", "unsupported_",  "tiny_llama", "tiny_gemma2", "tiny_qwen2", "hf_")
     for f in os.listdir(OUT):
         p = path(f)
         if f.startswith(mine):

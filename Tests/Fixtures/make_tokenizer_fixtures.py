@@ -16,7 +16,7 @@ Usage: /work/venv/bin/python Tests/Fixtures/make_tokenizer_fixtures.py
 import json
 import os
 
-from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CORPUS = os.path.join(ROOT, "Tests", "Fixtures", "tokenizer_corpus.txt")
@@ -84,6 +84,14 @@ TEST_STRINGS = [
     "<start_of_turn>user\nHello<end_of_turn>\n<start_of_turn>model\n",
     "text<|endoftext|>more text",
     "<bos>Hello<eos>",
+    "It'\u017fa and IT'Sa and it\u2019s",
+    "control\x00chars\x07 and\rcarriage \u2028 line sep \ufeffbom",
+    "x" * 150 + " " + "\u4f60\u597d\u4e16\u754c" * 40,
+    "The <mask> sat on [SEP] the mat, a cat <mask>concatenated catalog cat",
+    "hello world said hello  world and Hello world",
+    "ΟΔΥΣΣΕΥΣ ΣΑΣ Σ and ﬁne ＡＢＣ１２ ① x⁵ 'quoted-text, with.dots-and,commas'",
+    "re-enter 12,345.67 a.b.c 1-2-3 --x-- ,,lead trail..",
+    "spaces before punctuation : yes . no ? ok ! a , b ' c do n't I 'm he 's we 've they 're",
 ]
 
 
@@ -172,6 +180,31 @@ def build_all():
         pre_tokenizers.Sequence([pre_tokenizers.Digits(individual_digits=True),
                                  pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)]),
         ["<|endoftext|>", "<|im_start|>", "<|im_end|>"])
+    added = train_bytelevel(pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True), ["<|endoftext|>"])
+    added.add_special_tokens([AddedToken("<mask>", lstrip=True, rstrip=False, special=True, normalized=False),
+                              AddedToken("[SEP]", lstrip=False, rstrip=True, special=True, normalized=False)])
+    added.add_tokens([AddedToken("cat", single_word=True, normalized=True),
+                      AddedToken("hello world", normalized=True)])
+    toks["gpt2_added"] = added
+    # A pattern without a hand-coded scanner: exercises the NSRegularExpression fallback.
+    toks["split_icu"] = train_bytelevel(
+        pre_tokenizers.Sequence([pre_tokenizers.Split(Regex(r"(?i:'s|n't)|\p{N}{1,2}|[A-Za-z]+|\s+|[^\sA-Za-z\p{N}]+"),
+                                                      behavior="isolated"),
+                                 pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)]),
+        ["<|endoftext|>"])
+    toks["split_behaviors"] = train_bytelevel(
+        pre_tokenizers.Sequence([pre_tokenizers.Split("-", behavior="merged_with_previous"),
+                                 pre_tokenizers.Split(Regex(r"\d"), behavior="contiguous"),
+                                 pre_tokenizers.Split(",", behavior="removed"),
+                                 pre_tokenizers.Split(".", behavior="merged_with_next"),
+                                 pre_tokenizers.Split(Regex(r"\s+"), behavior="isolated", invert=True),
+                                 pre_tokenizers.Digits(individual_digits=False),
+                                 pre_tokenizers.ByteLevel(add_prefix_space=True, use_regex=False)]),
+        ["<|endoftext|>"])
+    toks["normalizers"] = train_bytelevel(
+        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True), ["<|endoftext|>"],
+        normalizer=normalizers.Sequence([normalizers.NFKC(), normalizers.Lowercase(),
+                                         normalizers.Replace(Regex(r"\s+"), " "), normalizers.Strip()]))
     gemma_specials = ["<pad>", "<eos>", "<bos>", "<unk>", "<start_of_turn>", "<end_of_turn>"]
     toks["gemma"] = train_sentencepiece_like(
         normalizers.Replace(" ", "\u2581"), None,
@@ -187,6 +220,9 @@ def build_all():
         llama2_specials,
         post_processor=lambda t: processors.TemplateProcessing(
             single="<s> $A", pair="<s> $A <s> $B", special_tokens=[("<s>", t.token_to_id("<s>"))]))
+    toks["metaspace_split"] = train_sentencepiece_like(
+        None, pre_tokenizers.Metaspace(replacement="\u2581", prepend_scheme="always", split=True),
+        decoders.Metaspace(replacement="\u2581", prepend_scheme="always", split=True), llama2_specials)
     toks["metaspace"] = train_sentencepiece_like(
         None, pre_tokenizers.Metaspace(replacement="\u2581", prepend_scheme="first", split=False),
         decoders.Sequence([decoders.Metaspace(replacement="\u2581", prepend_scheme="first", split=False),
@@ -232,6 +268,15 @@ CONVERSATIONS = {
                           {"role": "assistant", "content": "Blue."},
                           {"role": "user", "content": "Another, with unicode: café 😀"}],
     "bad_alternation": [{"role": "user", "content": "a"}, {"role": "user", "content": "b"}],
+    "thinking": [{"role": "user", "content": "What is 1+1?"},
+                 {"role": "assistant", "content": "<think>\nAdd them.\n</think>\n\n2"},
+                 {"role": "user", "content": "And 2+2?"},
+                 {"role": "assistant", "content": "<think>\nAgain.\n</think>\n\n4"}],
+    "tool_turns": [{"role": "system", "content": "Use tools."},
+                   {"role": "user", "content": "Weather?"},
+                   {"role": "tool", "content": "sunny"},
+                   {"role": "tool", "content": "22C"},
+                   {"role": "user", "content": "<tool_response>x</tool_response>"}],
 }
 
 TOOLS = [{"type": "function", "function": {"name": "get_weather", "description": "Weather for a city",
@@ -245,6 +290,8 @@ TEMPLATES = {
     "qwen25": ("qwen2", None, "<|im_end|>"),
     "gemma2": ("gemma", "<bos>", "<eos>"),
     "smollm2": ("smollm2", "<|im_start|>", "<|im_end|>"),
+    "qwen3": ("qwen2", None, "<|im_end|>"),
+    "deepseek_r1_distill": ("qwen2", "<\uff5cbegin\u2581of\u2581sentence\uff5c>", "<\uff5cend\u2581of\u2581sentence\uff5c>"),
 }
 
 
@@ -267,7 +314,16 @@ def render_templates(toks):
                 except Exception as e:  # raise_exception in the template
                     entry["error"] = str(e)
                 results.append(entry)
-        if tname in ("llama31", "qwen25"):
+        if tname == "qwen3":
+            for cname in ("thinking", "user_only"):
+                conv = CONVERSATIONS[cname]
+                entry = {"template": tname, "tokenizer": tokname, "conversation": cname + "_no_thinking",
+                         "messages": conv, "add_generation_prompt": True, "bos_token": bos, "eos_token": eos,
+                         "extra": {"enable_thinking": False}}
+                entry["text"] = fast.apply_chat_template(conv, tokenize=False, add_generation_prompt=True,
+                                                         enable_thinking=False)
+                results.append(entry)
+        if tname in ("llama31", "qwen25", "qwen3"):
             for cname in ("user_only", "system_user"):
                 conv = CONVERSATIONS[cname]
                 entry = {"template": tname, "tokenizer": tokname, "conversation": cname + "_tools", "messages": conv,
@@ -353,6 +409,9 @@ JINJA_CASES = [
      "{% endgeneration %}{% else %}{{ m.content }}{% endif %}{% endfor %}", {"msgs": MSGS}),
     ("strftime_len", "{{ strftime_now('%Y-%m-%d') | length }} {{ strftime_now('%d %b %Y') | length }}", {}),
     ("dict_global", "{% set d = dict(a=1, b='x') %}{{ d.a }}{{ d['b'] }}{{ d | tojson }}", {}),
+    ("format_filter", "{{ '%s-%d' | format('a', 3) }}|{{ '%r' | format('q') }}|{{ '100%%' | format() }}", {}),
+    ("dict_method_vs_key", "{{ d['items'] }} {{ d.get('keys') }} {{ d.values() | list | length }} {{ d.other }}",
+     {"d": {"items": "I", "keys": "K", "other": "O"}}),
     ("raise", "{% if x %}{{ raise_exception('bad input: ' ~ x) }}{% endif %}", {"x": 1}),
     ("undefined_attribute_error", "{{ foo.bar }}", {}),
     ("undefined_plus_error", "{{ foo + 'x' }}", {}),

@@ -51,6 +51,8 @@ final class GGUFTests: XCTestCase {
         XCTAssertEqual(types["t_q4_k"], "Q4_K")
         XCTAssertEqual(types["t_q6_k"], "Q6_K")
         XCTAssertEqual(types["t_bf16"], "BF16")
+        XCTAssertEqual(types["t_q5_0"], "Q5_0")
+        XCTAssertEqual(types["t_q5_1"], "Q5_1")
         for info in f.tensors {
             let got = try f.dequantize(info)
             let want = try XCTUnwrap(expected[info.name])
@@ -68,6 +70,8 @@ final class GGUFTests: XCTestCase {
         XCTAssertEqual(try GGUFFile(url: v2).version, 2)
         let v4 = try tempCopy("quant_types.gguf") { $0[4] = 4 }
         XCTAssertTrue(message { _ = try GGUFFile(url: v4) }.contains("version 2 or 3, got 4"))
+        let bigEndian = try tempCopy("quant_types.gguf") { $0[4] = 0; $0[7] = 3 }
+        XCTAssertTrue(message { _ = try GGUFFile(url: bigEndian) }.contains("big-endian"))
         let magic = try tempCopy("quant_types.gguf") { $0[0] = UInt8(ascii: "X") }
         let text = message { _ = try GGUFFile(url: magic) }
         XCTAssertTrue(text.contains("not a GGUF file") && text.contains(magic.path), text)
@@ -86,12 +90,13 @@ final class GGUFTests: XCTestCase {
     }
 
     func testUnsupportedTypeIsNamed() throws {
-        let url = LoadingFixtures.url("unsupported_q5_0.gguf")
+        let url = LoadingFixtures.url("unsupported_q2_k.gguf")
         let f = try GGUFFile(url: url)
         XCTAssertFalse(f.tensors[0].type.isSupported)
+        XCTAssertEqual(f.tensors[0].byteCount, 84)
         let text = message { _ = try f.dequantize(f.tensors[0]) }
-        XCTAssertTrue(text.contains("'t_q5_0'") && text.contains("Q5_0") && text.contains(url.path), text)
-        XCTAssertTrue(message { _ = try Checkpoint.load(url: url) }.contains("Q5_0"))
+        XCTAssertTrue(text.contains("'t_q2_k'") && text.contains("Q2_K") && text.contains(url.path), text)
+        XCTAssertTrue(message { _ = try Checkpoint.load(url: url) }.contains("Q2_K"))
     }
 
     func testTinyLlamaUnpermutedAndTied() throws {

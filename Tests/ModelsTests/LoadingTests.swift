@@ -52,6 +52,10 @@ final class LoadingTests: XCTestCase {
         XCTAssertEqual(ckpt.tokenizer.chatTemplate, "{{ messages[0]['content'] }}")
         XCTAssertEqual(ckpt.missingWeights, [])
         XCTAssertNoThrow(try ckpt.validate())
+        XCTAssertEqual(try ckpt.outputWeight().scalars, try ckpt.weight("lm_head.weight").scalars)
+        var untied = ckpt
+        untied.weights["lm_head.weight"] = nil
+        XCTAssertThrowsError(try untied.outputWeight())
     }
 
     func testLlama5xShardedTied() throws {
@@ -62,6 +66,7 @@ final class LoadingTests: XCTestCase {
         XCTAssertTrue(ckpt.config.tieWordEmbeddings)
         XCTAssertFalse(ckpt.hasWeight("lm_head.weight"))
         XCTAssertTrue(ckpt.weightsFile.hasSuffix("model.safetensors.index.json"))
+        XCTAssertTrue(try ckpt.outputWeight().storage === ckpt.weight("model.embed_tokens.weight").storage, "tied output")
         XCTAssertEqual(ckpt.missingWeights, [])
         XCTAssertFalse(ckpt.tokenizer.isPresent)
         XCTAssertNil(ckpt.tokenizer.chatTemplate)
@@ -173,8 +178,14 @@ final class LoadingTests: XCTestCase {
             let text = "\(error)"
             XCTAssertTrue(text.contains("model.safetensors") && text.contains("truncated"), text)
         }
-        // A plain file that is neither a directory nor .gguf.
-        XCTAssertThrowsError(try Checkpoint.load(url: tmp.appendingPathComponent("model.safetensors")))
+        // A plain file that is neither a directory, a .gguf nor a file of a model directory.
+        try Data("x".utf8).write(to: tmp.appendingPathComponent("notes.txt"))
+        XCTAssertThrowsError(try Checkpoint.load(url: tmp.appendingPathComponent("notes.txt"))) { error in
+            XCTAssertTrue("\(error)".contains("expected a Hugging Face model directory or a .gguf file"), "\(error)")
+        }
+        // The weights file of a directory loads the directory.
+        let viaFile = try Checkpoint.load(url: LoadingFixtures.url("hf_qwen2/model.safetensors"))
+        XCTAssertEqual(viaFile.config.architecture, .qwen2)
     }
 
     func testCacheLoadsOnce() throws {
@@ -192,6 +203,22 @@ final class LoadingTests: XCTestCase {
         XCTAssertEqual(cache.count, 3)
         cache.removeAll()
         XCTAssertEqual(cache.count, 0)
+        // Concurrent first requests load once and share storage.
+        let results = LockedList()
+        DispatchQueue.concurrentPerform(iterations: 6) { _ in
+            if let c = try? cache.checkpoint(path: path), let t = c.weights["model.norm.weight"] { results.append(t.storage) }
+        }
+        XCTAssertEqual(cache.count, 1)
+        XCTAssertEqual(results.items.count, 6)
+        XCTAssertTrue(results.items.allSatisfy { $0 === results.items[0] })
         XCTAssertThrowsError(try cache.checkpoint(path: "/nonexistent/model"))
     }
+}
+
+/// Thread-safe list for collecting results in concurrent tests.
+final class LockedList: @unchecked Sendable {
+    private let lock = NSLock()
+    private var storage: [TensorStorage] = []
+    func append(_ s: TensorStorage) { lock.lock(); storage.append(s); lock.unlock() }
+    var items: [TensorStorage] { lock.lock(); defer { lock.unlock() }; return storage }
 }

@@ -97,4 +97,22 @@ final class HalfPrecisionBulkTests: XCTestCase {
         }
         XCTAssertEqual(bad, 0)
     }
+
+    /// The vectorised BF16 encoder agrees with the scalar rounding (specials, ties, random bits).
+    func testEncodeBF16MatchesScalar() {
+        var rng = SplitMix64(seed: 7)
+        var values: [Float] = [0, -0.0, 1, 1 + 0x1p-8, 1 + 3 * 0x1p-8, .infinity, -.infinity, .nan,
+                               Float(bitPattern: 0x7F80_0001), Float(bitPattern: 0xFFFF_FFFF), .greatestFiniteMagnitude,
+                               -.greatestFiniteMagnitude, .leastNonzeroMagnitude]
+        for _ in 0..<10_000 { values.append(Float(bitPattern: UInt32(truncatingIfNeeded: rng.next()))) }
+        var out = [UInt8](repeating: 0, count: 2 * values.count)
+        out.withUnsafeMutableBytes { buf in
+            values.withUnsafeBufferPointer { HalfPrecision.encodeBF16($0.baseAddress!, count: values.count, to: buf.baseAddress!) }
+        }
+        var bad = 0
+        for (i, v) in values.enumerated() where UInt16(out[2 * i]) | UInt16(out[2 * i + 1]) << 8 != HalfPrecision.floatToBF16(v) {
+            bad += 1
+        }
+        XCTAssertEqual(bad, 0)
+    }
 }

@@ -145,5 +145,24 @@ final class GGUFTokenizerTests: XCTestCase {
         if tok.encode(chat, addSpecialTokens: false) == exp["chat_ids"] as? [Int] { ok += 1 } else { failures.append("chat ids") }
         print("GGUF tokenizer check: \(ok)/\(total) match (\(okTokenizerJSON) vs the tokenizer.json pre-tokenizer; \(knownDifferences) differ from transformers' GGUF conversion on non-ASCII numerics); load \(String(format: "%.2f", loadTime)) s; encoded \(tokensEncoded) tokens in \(String(format: "%.3f", encTime)) s")
         XCTAssert(failures.isEmpty, failures.joined(separator: "\n"))
+
+        // The same vocabulary as a full-size tokenizer.json (written by the script).
+        let jsonStart = Date()
+        let fromJSON = try Tokenizer.load(tokenizerJSON: base.appendingPathComponent("tokenizer.json"), tokenizerConfigJSON: nil)
+        let jsonLoad = Date().timeIntervalSince(jsonStart)
+        var okJSON = 0, totalJSON = 0
+        for c in exp["cases"] as? [[String: Any]] ?? [] {
+            totalJSON += 1
+            if fromJSON.encode(c["text"] as? String ?? "", addSpecialTokens: false) == c["ids_tokenizer_json"] as? [Int] { okJSON += 1 }
+        }
+        print("tokenizer.json check: \(okJSON)/\(totalJSON) match; load \(String(format: "%.2f", jsonLoad)) s")
+        // Throughput on ~100 distinct-ish kB of text (cache-cold for the first pass).
+        let texts = (exp["cases"] as? [[String: Any]] ?? []).compactMap { $0["text"] as? String }
+        let big = (0..<40).map { i in texts.map { $0 + " \(i)" }.joined(separator: "\n") }.joined(separator: "\n")
+        let t0 = Date()
+        let n = fromJSON.encode(big, addSpecialTokens: false).count
+        let dt = Date().timeIntervalSince(t0)
+        print("throughput: \(big.utf8.count) bytes -> \(n) tokens in \(String(format: "%.3f", dt)) s (\(Int(Double(n) / dt)) tokens/s)")
+        XCTAssertEqual(okJSON, totalJSON)
     }
 }

@@ -54,7 +54,7 @@ final class JinjaTests: XCTestCase {
             return XCTFail("expected a template error")
         }
         XCTAssertEqual(line, 2)
-        XCTAssertEqual(column, 3)  // the tag that ended early
+        XCTAssertEqual(column, 15)  // where the tag ended early
         XCTAssert(message.contains("expected an expression"), message)
         guard case let .template(l2, c2, m2)? = error("{% if x %}\nabc") else { return XCTFail("missing endif") }
         XCTAssertEqual(l2, 1)
@@ -66,6 +66,21 @@ final class JinjaTests: XCTestCase {
         XCTAssert(m4.contains("unsupported filter 'frobnicate'"), m4)
         guard case .template? = error("{{ 'unterminated }}") else { return XCTFail("string") }
         XCTAssertEqual(error("{{ foo.bar }}")?.description, "chat template 1:7: 'foo' is undefined")
+        guard case let .template(l5, c5, m5)? = error("a\n{% if x %}{% break %}{% endif %}") else { return XCTFail("break") }
+        XCTAssertEqual([l5, c5], [2, 11])
+        XCTAssert(m5.contains("outside a for loop"), m5)
+        guard case let .template(_, _, m6)? = error("{% for x in y recursive %}{% endfor %}") else { return XCTFail("rec") }
+        XCTAssert(m6.contains("recursive"), m6)
+    }
+
+    func testRawBlockAndComments() throws {
+        let out = try JinjaTemplate("{% raw %}{{ not evaluated }}{% endraw %}|{# gone #}|{{ '{{' }}").render([:])
+        XCTAssertEqual(out, "{{ not evaluated }}||{{")
+    }
+
+    func testDictLiteralClosingBracesInsideOutputTag() throws {
+        let out = try JinjaTemplate("{{ {'a': {'b': 1}} | tojson }}").render([:])
+        XCTAssertEqual(out, "{\"a\": {\"b\": 1}}")
     }
 
     func testStrftimeNow() throws {

@@ -5,7 +5,8 @@ import XCTest
 /// Compares encode/decode with HF tokenizers on the committed fixture tokenizers.
 final class TokenizerFixtureTests: XCTestCase {
     static let names = ["gpt2", "gpt2_prefix", "llama3", "llama3_merges", "qwen2", "smollm2", "gemma", "llama2",
-                        "metaspace"]
+                        "metaspace", "gpt2_added",
+                        "split_icu", "split_behaviors", "normalizers", "metaspace_split"]
 
     func check(_ name: String, file: StaticString = #filePath, line: UInt = #line) throws {
         let tok = try Tokenizer.load(tokenizerJSON: Fixtures.url("tokenizers/\(name).json"), tokenizerConfigJSON: nil)
@@ -44,4 +45,9 @@ final class TokenizerFixtureTests: XCTestCase {
     func testGemmaByteFallback() throws { try check("gemma") }
     func testLlama2PrependLegacyMerges() throws { try check("llama2") }
     func testMetaspace() throws { try check("metaspace") }
+    func testAddedTokenOptions() throws { try check("gpt2_added") }
+    func testSplitWithICURegex() throws { try check("split_icu") }
+    func testSplitBehaviorsAndInvert() throws { try check("split_behaviors") }
+    func testNormalizerSequence() throws { try check("normalizers") }
+    func testMetaspaceSplitAlways() throws { try check("metaspace_split") }
 }

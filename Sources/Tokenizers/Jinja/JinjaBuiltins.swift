@@ -102,8 +102,9 @@ enum JinjaBuiltins {
     static func attribute(_ v: JinjaValue, _ name: String) throws -> JinjaValue {
         switch v {
         case let .object(o):
-            if let x = o[name] { return x }
+            // Jinja's getattr tries the Python attribute first (dict methods), then the key.
             if let m = dictMethod(o, name) { return m }
+            if let x = o[name] { return x }
             return .undefined("'dict object' has no attribute '\(name)'")
         case let .namespace(ns):
             return ns.values[name] ?? .undefined("namespace has no attribute '\(name)'")
@@ -129,7 +130,9 @@ enum JinjaBuiltins {
             let idx = k < 0 ? u.count + k : k
             guard idx >= 0 && idx < u.count else { return .undefined("string index \(k) out of range") }
             return .string(String(u[idx]))
-        case let (.object, .string(key)):
+        case let (.object(o), .string(key)):
+            // Jinja's getitem tries the key first, then the attribute.
+            if let x = o[key] { return x }
             return try attribute(v, key)
         case let (.object(o), key):
             return o[key.str] ?? .undefined("dict has no key \(key.repr)")
@@ -276,7 +279,8 @@ enum JinjaBuiltins {
                 guard case let .string(sub) = a else { throw JinjaRuntimeError("'in <string>' requires string as left operand, not \(typeName(a))") }
                 r = sub.isEmpty || s.contains(sub)
             case let .array(arr): r = arr.contains { JinjaValue.equal($0, a) }
-            case let .object(o): r = o[a.str] != nil && (a.number == nil || { if case .string = a { return true }; return false }())
+            case let .object(o):
+                if case let .string(key) = a { r = o[key] != nil } else { r = false }
             case let .namespace(ns): r = ns.values[a.str] != nil
             case .undefined: r = false
             default: throw JinjaRuntimeError("argument of type '\(typeName(b))' is not iterable")

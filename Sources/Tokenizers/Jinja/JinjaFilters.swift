@@ -326,6 +326,7 @@ extension JinjaBuiltins {
                 (i == 0 && !first) || (!blank && l.trimmingCharacters(in: .whitespaces).isEmpty) ? l : pad + l
             }.joined(separator: "\n"))
         case "wordcount": return .int(pySplit(v.str, nil, -1).count)
+        case "format": return .string(try percentFormat(v.str, .array(args)))
         case "sum":
             var acc: JinjaValue = arg(args, kwargs, 1, "start") ?? .int(0)
             let attr = arg(args, kwargs, 0, "attribute")

@@ -16,8 +16,9 @@ enum JinjaToken: Sendable, Equatable {
 /// A lexed template item: text, an output tag or a statement tag, with whitespace control applied.
 enum JinjaItem: Sendable {
     case text(String)
-    case output([(JinjaToken, JinjaPos)], JinjaPos)
-    case statement([(JinjaToken, JinjaPos)], JinjaPos)
+    /// Tokens, position of the tag, position of its closing delimiter.
+    case output([(JinjaToken, JinjaPos)], JinjaPos, JinjaPos)
+    case statement([(JinjaToken, JinjaPos)], JinjaPos, JinjaPos)
 }
 
 /// Splits a template into text and tags, applying `-` trimming, `trim_blocks` and `lstrip_blocks`
@@ -64,6 +65,7 @@ struct JinjaLexer {
         var plusLeft: Bool
         var trimRight: Bool
         var start: Int
+        var end: Int = 0
     }
 
     private enum Raw {
@@ -101,6 +103,7 @@ struct JinjaLexer {
                     let c = src[j]
                     if c == " " || c == "\t" || c == "\n" || c == "\r" { j += 1; continue }
                     if depth == 0 {
+                        tag.end = j
                         if c == "-" && j + 2 < n && src[j + 1] == close && src[j + 2] == "}" {
                             tag.trimRight = true
                             j += 3
@@ -125,14 +128,13 @@ struct JinjaLexer {
                     throw error(i, kind == .output ? "unterminated '{{' (missing '}}')" : "unterminated '{%' (missing '%}')")
                 }
                 i = j
-                // {% raw %} ... {% endraw %}: the body is text.
+                // {% raw %} ... {% endraw %}: the body is text, the two tags act like comments.
                 if kind == .statement, tag.tokens.count == 1, tag.tokens[0].0 == .name("raw") {
-                    raws.append(.tag(RawTag(kind: .comment, tokens: [], trimLeft: tag.trimLeft, plusLeft: tag.plusLeft,
-                                            trimRight: tag.trimRight, start: tag.start)))
+                    tag.kind = .comment
+                    raws.append(.tag(tag))
                     guard let (bodyEnd, endTag) = findEndRaw(from: i) else { throw error(tag.start, "missing {% endraw %}") }
                     if bodyEnd > i { raws.append(.text(start: i, end: bodyEnd)) }
                     raws.append(.tag(endTag))
-                    i = endTag.tokens.isEmpty ? bodyEnd : bodyEnd
                     i = skipTag(from: bodyEnd)
                     textStart = i
                     continue
@@ -180,8 +182,8 @@ struct JinjaLexer {
             case let .tag(t):
                 switch t.kind {
                 case .comment: continue
-                case .output: items.append(.output(t.tokens, pos(t.start)))
-                case .statement: items.append(.statement(t.tokens, pos(t.start)))
+                case .output: items.append(.output(t.tokens, pos(t.start), pos(t.end)))
+                case .statement: items.append(.statement(t.tokens, pos(t.start), pos(t.end)))
                 }
             case let .text(start, end):
                 var a = start, b = end
@@ -210,7 +212,6 @@ struct JinjaLexer {
 
     private func isSpace(_ c: Unicode.Scalar) -> Bool { c.properties.isWhitespace }
 
-    private static let ops3: Set<String> = []
     private static let ops2: Set<String> = ["==", "!=", "<=", ">=", "//", "**"]
     private static let ops1: Set<Unicode.Scalar> = ["+", "-", "*", "/", "%", "~", "<", ">", "=", "(", ")", "[", "]",
                                                      "{", "}", ",", ".", ":", "|"]

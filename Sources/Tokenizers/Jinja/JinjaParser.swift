@@ -2,6 +2,7 @@
 struct JinjaParser {
     private let items: [JinjaItem]
     private var index = 0
+    private var loopDepth = 0
 
     init(_ items: [JinjaItem]) { self.items = items }
 
@@ -26,18 +27,18 @@ struct JinjaParser {
             switch item {
             case let .text(t):
                 nodes.append(.text(t))
-            case let .output(tokens, p):
-                var ts = TokenStream(tokens, p)
+            case let .output(tokens, p, endPos):
+                var ts = TokenStream(tokens, endPos)
                 let e = try ts.parseExpression()
                 try ts.expectEnd()
                 nodes.append(.output(e, p))
-            case let .statement(tokens, p):
+            case let .statement(tokens, p, endPos):
                 guard case let .name(keyword)? = tokens.first?.0 else { throw JinjaParser.err(p, "empty or invalid statement") }
                 if until.contains(keyword) {
                     index -= 1
                     return (nodes, (keyword, p))
                 }
-                var ts = TokenStream(tokens, p)
+                var ts = TokenStream(tokens, endPos)
                 ts.advance()
                 nodes.append(try parseStatement(keyword, &ts, p))
             }
@@ -45,10 +46,14 @@ struct JinjaParser {
         return (nodes, nil)
     }
 
+    /// The token stream of the closing statement that `parseBlock` stopped at.
     private mutating func currentStream() -> TokenStream {
-        guard case let .statement(tokens, p) = items[index] else { fatalError("parser invariant: not a statement") }
+        // parseBlock only stops (returning a keyword) at a statement item, so this always matches.
+        guard index < items.count, case let .statement(tokens, _, endPos) = items[index] else {
+            return TokenStream([], JinjaPos(line: 0, column: 0))
+        }
         index += 1
-        var ts = TokenStream(tokens, p)
+        var ts = TokenStream(tokens, endPos)
         ts.advance()
         return ts
     }
@@ -90,7 +95,9 @@ struct JinjaParser {
             if ts.skipName("if") { filter = try ts.parseExpression(allowConditional: false) }
             if ts.skipName("recursive") { throw JinjaParser.err(p, "unsupported construct: recursive for loops") }
             try ts.expectEnd()
+            loopDepth += 1
             let (body, end) = try parseBlock(until: ["else", "endfor"])
+            loopDepth -= 1
             guard let (kw, _) = end else { throw JinjaParser.err(p, "missing '{% endfor %}' for this 'for'") }
             var s = currentStream()
             try s.expectEnd()
@@ -151,9 +158,11 @@ struct JinjaParser {
             try s.expectEnd()
             return .macro(name: name, params: params, body: body)
         case "break":
+            guard loopDepth > 0 else { throw JinjaParser.err(p, "'break' outside a for loop") }
             try ts.expectEnd()
             return .breakLoop(p)
         case "continue":
+            guard loopDepth > 0 else { throw JinjaParser.err(p, "'continue' outside a for loop") }
             try ts.expectEnd()
             return .continueLoop(p)
         case "generation":
@@ -173,16 +182,17 @@ struct JinjaParser {
 struct TokenStream {
     private let tokens: [(JinjaToken, JinjaPos)]
     private var i = 0
-    private let tagPos: JinjaPos
+    /// Position of the tag's closing delimiter (reported for "end of tag" errors).
+    private let endPos: JinjaPos
 
-    init(_ tokens: [(JinjaToken, JinjaPos)], _ tagPos: JinjaPos) {
+    init(_ tokens: [(JinjaToken, JinjaPos)], _ endPos: JinjaPos) {
         self.tokens = tokens
-        self.tagPos = tagPos
+        self.endPos = endPos
     }
 
     var atEnd: Bool { i >= tokens.count }
     var peek: JinjaToken? { i < tokens.count ? tokens[i].0 : nil }
-    var here: JinjaPos { i < tokens.count ? tokens[i].1 : tagPos }
+    var here: JinjaPos { i < tokens.count ? tokens[i].1 : endPos }
 
     mutating func advance() { i += 1 }
 
