@@ -49,19 +49,28 @@ def main():
     ids = torch.randint(0, cfg.vocab_size, (args.batch, args.length), generator=torch.Generator().manual_seed(3))
 
     losses = []
+    cpu = []
+
+    def cpu_now():
+        r = resource.getrusage(resource.RUSAGE_SELF)
+        return r.ru_utime + r.ru_stime
 
     def step():
         t0 = time.perf_counter()
+        c0 = cpu_now()
         out = model(input_ids=ids, labels=ids)
         out.loss.backward()
         opt.step()
         opt.zero_grad(set_to_none=True)
         losses.append(out.loss.item())
+        cpu.append(cpu_now() - c0)
         return time.perf_counter() - t0
 
     warm = step()
     times = [step() for _ in range(max(1, args.steps))]
     med = sorted(times)[len(times) // 2]
+    cpu_measured = cpu[1:]
+    med_cpu = sorted(cpu_measured)[len(cpu_measured) // 2]
     tokens = args.batch * args.length
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     print(json.dumps({
@@ -69,6 +78,7 @@ def main():
         "checkpointing": args.checkpointing, "batch": args.batch, "length": args.length,
         "trainable_parameters": sum(p.numel() for p in params), "warmup_seconds": warm, "step_seconds": times,
         "median_step_seconds": med, "tokens_per_second": tokens / med, "peak_rss_bytes": rss, "losses": losses,
+        "cpu_seconds": cpu_measured, "median_cpu_seconds": med_cpu, "tokens_per_cpu_second": tokens / med_cpu,
     }, sort_keys=True))
 
 

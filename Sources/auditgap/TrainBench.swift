@@ -68,6 +68,14 @@ enum TrainBench {
         return w
     }
 
+    /// User + system CPU seconds of this process so far (all threads).
+    static func cpuSeconds() -> Double {
+        var usage = rusage()
+        getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage)
+        func s(_ t: timeval) -> Double { Double(t.tv_sec) + Double(t.tv_usec) / 1e6 }
+        return s(usage.ru_utime) + s(usage.ru_stime)
+    }
+
     /// Peak resident set size of this process in bytes (getrusage ru_maxrss, KiB on Linux).
     static func peakRSSBytes() -> Int {
         var usage = rusage()
@@ -93,8 +101,11 @@ enum TrainBench {
         let targets = TransformerModel.nextTokenTargets(batch)
         let options = DifferentiableOptions(training: true, seed: 4, checkpointing: o.checkpointing)
         var losses: [Float] = []
+        var cpu: [Double] = []
         func step() throws -> Double {
             let start = DispatchTime.now().uptimeNanoseconds
+            let cpuStart = cpuSeconds()
+            defer { cpu.append(cpuSeconds() - cpuStart) }
             let loss = try model.trainingBackward(batch, options: options) { out in
                 guard let logits = out.logits else { preconditionFailure("bench: no logits") }
                 return Ops.crossEntropy(logits: logits, targets: targets)
@@ -108,6 +119,8 @@ enum TrainBench {
         var times: [Double] = []
         for _ in 0..<max(1, o.steps) { times.append(try step()) }
         let median = times.sorted()[times.count / 2]
+        let measuredCPU = Array(cpu.dropFirst())
+        let medianCPU = measuredCPU.sorted()[measuredCPU.count / 2]
         let tokens = Double(o.batch * o.length)
         let rss = peakRSSBytes()
         let name = o.lora ? "lora" : "train"
@@ -116,7 +129,8 @@ enum TrainBench {
                 "benchmark": name, "threads": Threading.blasThreads, "batch": o.batch, "length": o.length,
                 "checkpointing": o.checkpointing, "trainable_parameters": trainable, "warmup_seconds": warm,
                 "step_seconds": times, "median_step_seconds": median, "tokens_per_second": tokens / median,
-                "peak_rss_bytes": rss, "losses": losses.map(Double.init),
+                "peak_rss_bytes": rss, "losses": losses.map(Double.init), "cpu_seconds": measuredCPU,
+                "median_cpu_seconds": medianCPU, "tokens_per_cpu_second": tokens / medianCPU,
             ]
             if let data = try? JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys]),
                let s = String(data: data, encoding: .utf8) { print(s) }
@@ -124,8 +138,8 @@ enum TrainBench {
             print("bench \(name): SmolLM2-135M architecture (random weights), batch \(o.batch) x \(o.length), "
                   + "threads \(Threading.blasThreads), checkpointing \(o.checkpointing), trainable \(trainable)")
             print(String(format: "warm-up step %.2f s; steps %@", warm, times.map { String(format: "%.2f", $0) }.joined(separator: " ")))
-            print(String(format: "median step %.3f s -> %.1f tokens/s; peak RSS %.2f GB; losses %@", median,
-                         tokens / median, Double(rss) / 1e9, losses.map { String(format: "%.4f", $0) }.joined(separator: " ")))
+            print(String(format: "median step %.3f s -> %.1f tokens/s; CPU %.1f s/step -> %.1f tokens per CPU-second; peak RSS %.2f GB; losses %@",
+                         median, tokens / median, medianCPU, tokens / medianCPU, Double(rss) / 1e9, losses.map { String(format: "%.4f", $0) }.joined(separator: " ")))
         }
         return 0
     }

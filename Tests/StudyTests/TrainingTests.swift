@@ -32,8 +32,8 @@ final class TrainingTests: XCTestCase {
         }
         nll /= Double(batch.lossRows.count)
         kl /= Double(batch.lossRows.count)
-        let proj = trainer.monitor.proj.value.scalars, head = trainer.monitor.head.value.scalars
-        let bias = Double(trainer.monitor.bias.value.scalars[0]), width = trainer.monitor.proj.shape[0]
+        let proj = trainer.monitor.projection.value.scalars, head = trainer.monitor.headWeight.value.scalars
+        let bias = Double(trainer.monitor.headBias.value.scalars[0]), width = trainer.monitor.projection.shape[0]
         var gs: [Double] = [], mon = 0.0
         for b in 0..<batch.count {
             var feats: [Double] = []
@@ -62,7 +62,7 @@ final class TrainingTests: XCTestCase {
     func makeTrainer(_ cfg: DissociationConfig = DissociationConfig(), modelSeed: UInt64 = 1) throws -> DissociationTrainer {
         let model = try TinyTraining.model(seed: modelSeed)
         let c = model.config
-        let monitor = MonitorProbe(features: c.numLayers * c.hiddenSize, width: 8, seed: 5)
+        let monitor = LinearProbe(config: LinearProbeConfig(layers: c.numLayers, hidden: c.hiddenSize, projection: 8), seed: 5)
         let encoder = ChatExampleEncoder(tokenizer: try TinyTraining.tokenizer(), maxTokens: 64)
         return try DissociationTrainer(model: model, monitor: monitor, encoder: encoder, config: cfg)
     }
@@ -175,16 +175,15 @@ final class TrainingTests: XCTestCase {
         let rows = [TinyTraining.harmfulRows[0], TinyTraining.benignRows[0]]
         let ex = try examples(trainer, rows)
         // The monitor's gradient is exactly the BCE gradient on detached features.
-        let monitorCopy = MonitorProbe(proj: trainer.monitor.proj.value.copy(), head: trainer.monitor.head.value.copy(),
-                                       bias: trainer.monitor.bias.value.copy())
+        let monitorCopy = trainer.monitor.copy()
         let d = try direct(trainer, ex, harmful: rows.map(\.harmful))
         _ = try trainer.microStep(ex, harmful: rows.map(\.harmful))
         let batch = ChatBatch(ex, padId: trainer.encoder.padId)
         let L = trainer.model.config.numLayers
         let out = try trainer.model.forwardDifferentiable(batch.tokens, options: DifferentiableOptions(
             hidden: .indices(Set(1...L)), logits: .none, checkpointing: false))
-        let feats = Autograd.withNoGrad { MonitorProbe.features(hidden: out.hidden, batch: batch.tokens) }
-        monitorCopy.trainable = true
+        let feats = Autograd.withNoGrad { DissociationTrainer.probeFeatures(hidden: out.hidden, batch: batch.tokens) }
+        DissociationTrainer.setTrainable(monitorCopy, true)
         Ops.bceWithLogits(monitorCopy.logits(features: Variable(feats.value)), targets: Tensor(shape: [2], data: [1, 0])).backward()
         for (a, b) in zip(trainer.monitor.parameters, monitorCopy.parameters) {
             let ga = try XCTUnwrap(a.grad).scalars, gb = try XCTUnwrap(b.grad).scalars
@@ -214,7 +213,7 @@ final class TrainingTests: XCTestCase {
         cfg.seed = 3
         let trainer = try makeTrainer(cfg)
         // Start the monitor far below the target on every row.
-        trainer.monitor.bias.value = Tensor(shape: [1], data: [-2])
+        trainer.monitor.headBias.value = Tensor(shape: [1], data: [-2])
         let harmful = try examples(trainer, TinyTraining.harmfulRows)
         let before = try trainer.monitorScores(harmful)
         let meanBefore = Double(before.reduce(0, +)) / Double(before.count)

@@ -8,10 +8,10 @@ import Pipeline
 /// responses, b = 1), benign anchors (base-model responses, b = 0) and the `probe` artifact that
 /// initialises the monitor.
 ///
-/// Inputs: `model` (HF directory; or param `model`), `monitor` (probe safetensors or the probe
-/// artifact directory), `triples` (JSONL `{"id","prompt","safe","unsafe"}`), `anchors` (JSONL
-/// `{"id","prompt","response"}`). Outputs: `model/` (HF directory, transformers-loadable),
-/// `monitor.safetensors` (the final co-trained monitor), `log.jsonl` (per optimiser step: loss
+/// Inputs: `model` (HF directory; or param `model`), `monitor` (the `probe` artifact:
+/// probe.safetensors + probe.json), `triples` (JSONL `{"id","prompt","safe","unsafe"}`),
+/// `anchors` (JSONL `{"id","prompt","response"}`, e.g. a `generate` artifact). Outputs: `model/`
+/// (HF directory, transformers-loadable), `monitor/` (the final co-trained monitor, probe layout), `log.jsonl` (per optimiser step: loss
 /// terms, monitor BCE, mean monitor score on harmful and benign rows, lr, grad norm),
 /// `summary.json`, `metrics.json`.
 public struct DissociateKind: StageKind {
@@ -45,6 +45,7 @@ public struct DissociateKind: StageKind {
             ParamSpec("max_benign", .int, default: .int(0), doc: "use at most this many anchors (0 = all)"),
             ParamSpec("checkpointing", .bool, default: .bool(true), doc: "recompute blocks in the backward (less memory)"),
             ParamSpec("save_dtype", .string, default: .string("f32"), choices: ["f32", "bf16", "f16"]),
+            ParamSpec("chat_template", .bool, default: .bool(true), doc: "chat-format (prompt, response) as the probe features do"),
         ])
     }
 
@@ -58,22 +59,8 @@ public struct DissociateKind: StageKind {
     }
 
     public var outputs: OutputsDeclaration {
-        .fixed(["model/config.json", "model/model.safetensors", "monitor.safetensors", "log.jsonl", "summary.json"])
-    }
-
-    /// The probe safetensors inside an artifact directory (`probe.safetensors`, else the only `.safetensors`).
-    static func probeFile(_ url: URL) throws -> URL {
-        var isDir: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDir) else {
-            throw StudyError.unreadable(file: url.path, reason: "monitor input does not exist")
-        }
-        guard isDir.boolValue else { return url }
-        let names = ((try? FileManager.default.contentsOfDirectory(atPath: url.path)) ?? []).filter { $0.hasSuffix(".safetensors") }
-        if names.contains("probe.safetensors") { return url.appendingPathComponent("probe.safetensors") }
-        guard names.count == 1 else {
-            throw StudyError.unreadable(file: url.path, reason: "expected probe.safetensors or exactly one .safetensors file, found \(names.sorted())")
-        }
-        return url.appendingPathComponent(names[0])
+        .fixed(["model/config.json", "model/model.safetensors", "monitor/probe.safetensors", "monitor/probe.json", "log.jsonl",
+                "summary.json"])
     }
 
     public func run(_ context: StageContext) throws {
@@ -102,47 +89,46 @@ public struct DissociateKind: StageKind {
                                   seed: cfg.seed)
         }
         // Data: harmful-prompt rows (safe responses, b = 1) and benign anchors (b = 0).
-        var harmful = try TrainingIO.readJSONL(try context.input("triples")).map {
-            DissociationRow(prompt: try TrainingIO.string($0, "prompt"), response: try TrainingIO.string($0, "safe"), harmful: true)
-        }
-        var benign = try TrainingIO.readJSONL(try context.input("anchors")).map {
-            DissociationRow(prompt: try TrainingIO.string($0, "prompt"), response: try TrainingIO.string($0, "response"), harmful: false)
-        }
+        let triplesURL = try StageSupport.inputFile(context, "triples", preferred: ["triples.jsonl"])
+        var harmful = try TripleRow.read(triplesURL).map { DissociationRow(prompt: $0.prompt, response: $0.safe, harmful: true) }
+        let anchorsURL = try StageSupport.inputFile(context, "anchors", preferred: ["responses.jsonl", "anchor.jsonl"])
+        var benign = try ResponseRow.read(anchorsURL).map { DissociationRow(prompt: $0.prompt, response: $0.response, harmful: false) }
         if try p.int("max_harmful") > 0 { harmful = Array(harmful.prefix(try p.int("max_harmful"))) }
         if try p.int("max_benign") > 0 { benign = Array(benign.prefix(try p.int("max_benign"))) }
-        guard !harmful.isEmpty else { throw StudyError.noUsableRecords(file: try context.input("triples").path, reason: "no triples") }
+        guard !harmful.isEmpty else { throw StudyError.noUsableRecords(file: triplesURL.path, reason: "no triples") }
         let rows = harmful + benign
 
-        let modelURL = try TrainingIO.modelPath(context)
-        let (model, tokenizer, ckpt) = try TrainingIO.loadModel(at: modelURL)
-        let monitorURL = try Self.probeFile(try context.input("monitor"))
-        let monitor = try MonitorProbe.load(monitorURL)
-        let encoder = ChatExampleEncoder(tokenizer: tokenizer, maxTokens: cfg.maxTokens)
+        let stage = try StageSupport.loadModel(context)
+        let model = stage.model
+        let monitorURL = try context.input("monitor")
+        let monitor = try LinearProbe.load(from: monitorURL)
+        let encoder = ChatExampleEncoder(tokenizer: try stage.requireTokenizer(), maxTokens: cfg.maxTokens,
+                                         useChatTemplate: try p.bool("chat_template"))
         let trainer = try DissociationTrainer(model: model, monitor: monitor, encoder: encoder, config: cfg)
         let total = trainer.totalSteps(rows: rows.count)
         context.log("dissociate: \(harmful.count) harmful + \(benign.count) benign rows, \(total) optimiser steps, "
                     + (cfg.lora == nil ? "full fine-tuning" : "LoRA") + ", \(trainer.modelParameters.count) trainable tensors")
         let progress = context.progress("dissociate", total: total)
-        let logHandle = try TrainingIO.createFile(context.output("log.jsonl"))
-        defer { try? logHandle.close() }
+        let logFile = try JSONLinesLog(context.output("log.jsonl"))
         let start = Date()
         let logs = try trainer.train(rows) { log in
-            try TrainingIO.append(log.json, to: logHandle)
+            try logFile.append(log.json)
             progress.advance()
         }
         progress.finish()
         let dtype: SafeTensorsDType = try p.string("save_dtype") == "bf16" ? .bf16 : (try p.string("save_dtype") == "f16" ? .f16 : .f32)
         try model.saveHF(to: context.output("model/config.json").deletingLastPathComponent(),
-                         sourceDirectory: TrainingIO.sourceDirectory(ckpt), dtype: dtype)
-        try monitor.save(context.output("monitor.safetensors"))
+                         sourceDirectory: stage.checkpoint.format == .gguf ? nil : stage.path, dtype: dtype)
+        try monitor.save(to: context.output("monitor/probe.safetensors").deletingLastPathComponent(),
+                         extra: ["trained_by": .string("dissociate (co-trained monitor)")])
         let last = logs.last
         let summary: [String: Any] = [
             "steps": logs.count, "rows_harmful": harmful.count, "rows_benign": benign.count,
             "seconds": Date().timeIntervalSince(start), "mode": cfg.lora == nil ? "full" : "lora",
-            "target_logit": Double(cfg.targetLogit), "monitor_init": monitorURL.path, "base_model": modelURL.path,
+            "target_logit": Double(cfg.targetLogit), "monitor_init": monitorURL.path, "base_model": stage.path.path,
             "final": last?.json ?? [:], "first": logs.first?.json ?? [:],
         ]
-        try TrainingIO.writeJSON(summary, to: context.output("summary.json"))
+        try JSONLinesLog.writeObject(summary, to: context.output("summary.json"))
         var metrics: [String: Value] = ["steps": .int(logs.count)]
         if let last {
             metrics["final_kl"] = .double(last.kl)

@@ -9,9 +9,9 @@ import Pipeline
 /// loss, LoRA (default) or full; evaluates at step 0, every `eval_every` steps and every epoch
 /// on held-out harmful prompts (greedy, judged).
 ///
-/// Inputs: `model` (HF directory; or param `model`), `data` (JSONL with `prompt` and
-/// `response` fields, names configurable), `eval_prompts` (optional prompt set JSONL
-/// `{"id","prompt","source","type"}`; rows of other types than `eval_types` are skipped).
+/// Inputs: `model` (HF directory; or param `model`), `data` (response rows JSONL
+/// `{"id","prompt","response"}`, e.g. `refusal-filter` or `synthetic-refusals` output),
+/// `eval_prompts` (optional prompt set `{"id","prompt","source","type"}`; only `eval_types` kept).
 /// Outputs: `model/` (HF directory, LoRA merged), `adapter/` (PEFT, LoRA only), `curve.jsonl`,
 /// `curve.csv`, `responses.jsonl` (every evaluated response with its labels), `log.jsonl`
 /// (per optimiser step), `summary.json`, `metrics.json`.
@@ -38,15 +38,14 @@ public struct SFTKind: StageKind {
             ParamSpec("max_tokens", .int, default: .int(512)),
             ParamSpec("max_grad_norm", .number, default: .double(1.0), doc: "0 disables clipping"),
             ParamSpec("max_examples", .int, default: .int(0), doc: "use at most this many training rows (0 = all)"),
-            ParamSpec("prompt_field", .string, default: .string("prompt")),
-            ParamSpec("response_field", .string, default: .string("response")),
+            ParamSpec("chat_template", .bool, default: .bool(true)),
             ParamSpec("eval_every", .int, default: .int(5), doc: "evaluate every N optimiser steps (0 = epochs only)"),
             ParamSpec("eval_types", .list(.string), default: .list([.string("harmful-direct"), .string("jailbreak")])),
             ParamSpec("max_eval_prompts", .int, default: .int(0), doc: "0 = all"),
             ParamSpec("eval_max_new_tokens", .int, default: .int(128)),
             ParamSpec("eval_batch", .int, default: .int(8)),
-            ParamSpec("judges", .list(.string), default: .list([.string("lexical")]),
-                      doc: "lexical | lexical-paper | lexical-gcg | command:<shell command> (JSONL judge)"),
+            ParamSpec("judges", .list(.map), default: .list([.map(["name": .string("lexical"), "kind": .string("lexical")])]),
+                      doc: "judges as in the `judge` kind (lexical, guard, external, ensemble)"),
             ParamSpec("checkpointing", .bool, default: .bool(true)),
             ParamSpec("save_dtype", .string, default: .string("f32"), choices: ["f32", "bf16", "f16"]),
         ])
@@ -63,22 +62,6 @@ public struct SFTKind: StageKind {
     public var outputs: OutputsDeclaration {
         .fixed(["model/config.json", "model/model.safetensors", "curve.jsonl", "curve.csv", "responses.jsonl",
                 "log.jsonl", "summary.json"])
-    }
-
-    /// Judges named in the `judges` param.
-    static func judges(_ specs: [String]) throws -> [any Judge] {
-        try specs.enumerated().map { i, spec in
-            switch spec {
-            case "lexical", "lexical-paper": return LexicalRefusalJudge(mode: .paper)
-            case "lexical-gcg": return LexicalRefusalJudge(mode: .gcg)
-            default:
-                guard spec.hasPrefix("command:") else {
-                    throw StudyError.invalidConfiguration("unknown judge '\(spec)'; use lexical, lexical-gcg or command:<shell command>")
-                }
-                return ExternalCommandJudge(command: .shell(String(spec.dropFirst("command:".count))), name: "command-\(i)",
-                                            labelAliases: ["yes": .compliance, "no": .refusal])
-            }
-        }
     }
 
     public func run(_ context: StageContext) throws {
@@ -99,56 +82,55 @@ public struct SFTKind: StageKind {
         cfg.maxTokens = try p.int("max_tokens")
         cfg.maxGradNorm = Float(try p.double("max_grad_norm"))
         cfg.checkpointing = try p.bool("checkpointing")
-        let judges = try Self.judges(try p.strings("judges"))
-
-        let modelURL = try TrainingIO.modelPath(context)
-        let (model, tokenizer, ckpt) = try TrainingIO.loadModel(at: modelURL)
-        let encoder = ChatExampleEncoder(tokenizer: tokenizer, maxTokens: cfg.maxTokens)
-        let pf = try p.string("prompt_field"), rf = try p.string("response_field")
-        var data = try TrainingIO.readJSONL(try context.input("data"))
+        let stage = try StageSupport.loadModel(context)
+        let model = stage.model
+        let encoder = ChatExampleEncoder(tokenizer: try stage.requireTokenizer(), maxTokens: cfg.maxTokens,
+                                         useChatTemplate: try p.bool("chat_template"))
+        let dataURL = try StageSupport.inputFile(context, "data", preferred: ["kept.jsonl", "responses.jsonl", "refusals.jsonl"])
+        var data = try ResponseRow.read(dataURL)
         if try p.int("max_examples") > 0 { data = Array(data.prefix(try p.int("max_examples"))) }
-        let examples = try data.map { try encoder.encode(prompt: try TrainingIO.string($0, pf), response: try TrainingIO.string($0, rf)) }
+        let examples = try data.map { try encoder.encode(prompt: $0.prompt, response: $0.response) }
         guard examples.contains(where: { $0.responseTokens > 0 }) else {
-            throw StudyError.noUsableRecords(file: try context.input("data").path,
-                                            reason: "no example has response tokens within max_tokens \(cfg.maxTokens)")
+            throw StudyError.noUsableRecords(file: dataURL.path, reason: "no example has response tokens within max_tokens \(cfg.maxTokens)")
         }
-        var prompts: [HeldOutPrompt] = []
+        var prompts: [PromptRow] = []
         if context.hasInput("eval_prompts") {
             let types = Set(try p.strings("eval_types"))
-            for (i, row) in try TrainingIO.readJSONL(try context.input("eval_prompts")).enumerated() {
-                if let t = row.object["type"] as? String, !types.contains(t) { continue }
-                let id = (row.object["id"] as? String) ?? (row.object["id"] as? NSNumber)?.stringValue ?? String(i)
-                prompts.append(HeldOutPrompt(id: id, prompt: try TrainingIO.string(row, "prompt")))
-            }
+            let url = try StageSupport.inputFile(context, "eval_prompts", preferred: ["eval.jsonl", "prompts.jsonl"])
+            prompts = try PromptRow.read(url, defaultType: .harmfulDirect).filter { types.contains($0.type.rawValue) }
             if try p.int("max_eval_prompts") > 0 { prompts = Array(prompts.prefix(try p.int("max_eval_prompts"))) }
         }
-        let evaluator = SFTEvaluator(prompts: prompts, judges: judges, encoder: encoder,
-                                     maxNewTokens: try p.int("eval_max_new_tokens"), batchSize: try p.int("eval_batch"))
+        var gen = ResponseGenerationOptions()
+        gen.maxNewTokens = try p.int("eval_max_new_tokens")
+        gen.batchSize = try p.int("eval_batch")
+        gen.useChatTemplate = encoder.useChatTemplate
+        gen.maxPromptTokens = cfg.maxTokens
+        let evaluator = SFTEvaluator(prompts: prompts, judges: try JudgeSetup.judges(context, try ParamMap.list(p, "judges")),
+                                     generator: ResponseGenerator(model: stage, options: gen))
         let trainer = try SFTTrainer(model: model, encoder: encoder, config: cfg)
         let steps = trainer.stepsPerEpoch(examples.count) * cfg.epochs
         context.log("sft: \(examples.count) examples (\(examples.filter(\.truncated).count) truncated), \(steps) steps, "
                     + (cfg.lora == nil ? "full fine-tuning" : "LoRA r \(cfg.lora?.rank ?? 0)") + ", \(prompts.count) eval prompts")
 
-        let curveJSONL = try TrainingIO.createFile(context.output("curve.jsonl"))
-        let responsesFile = try TrainingIO.createFile(context.output("responses.jsonl"))
-        let logFile = try TrainingIO.createFile(context.output("log.jsonl"))
-        defer { for h in [curveJSONL, responsesFile, logFile] { try? h.close() } }
+        let curveJSONL = try JSONLinesLog(context.output("curve.jsonl"))
+        let responsesFile = try JSONLinesLog(context.output("responses.jsonl"))
+        let logFile = try JSONLinesLog(context.output("log.jsonl"))
         var csv = CurvePoint.csvHeader + "\n"
         var curve: [CurvePoint] = []
         let progress = context.progress("sft", total: steps)
         let start = Date()
         try trainer.train(examples, evalEvery: try p.int("eval_every"), evaluate: { point in
             guard !prompts.isEmpty else { return }
-            let (points, rows) = try evaluator.evaluate(model, at: point)
+            let (points, rows) = try evaluator.evaluate(at: point)
             for c in points {
-                try TrainingIO.append(c.json, to: curveJSONL)
+                try curveJSONL.append(c.json)
                 csv += c.csvRow + "\n"
                 context.log("eval step \(point.step) [\(c.judge)]: compliance \(c.compliance.rate ?? 0), refusal \(c.refusal.rate ?? 0), empty \(c.empty.rate ?? 0)")
             }
             curve += points
-            for r in rows { try TrainingIO.append(r, to: responsesFile) }
+            for r in rows { try responsesFile.append(r) }
         }, onStep: { log in
-            try TrainingIO.append(log.json, to: logFile)
+            try logFile.append(log.json)
             progress.advance()
         })
         progress.finish()
@@ -157,18 +139,18 @@ public struct SFTKind: StageKind {
         }
         if cfg.lora != nil {
             try model.saveLoRA(to: context.output("adapter/adapter_config.json").deletingLastPathComponent(),
-                               baseModelNameOrPath: modelURL.path)
+                               baseModelNameOrPath: stage.path.path)
         }
         let dtypeName = try p.string("save_dtype")
         let dtype: SafeTensorsDType = dtypeName == "bf16" ? .bf16 : (dtypeName == "f16" ? .f16 : .f32)
         try model.saveHF(to: context.output("model/config.json").deletingLastPathComponent(),
-                         sourceDirectory: TrainingIO.sourceDirectory(ckpt), dtype: dtype)
+                         sourceDirectory: stage.checkpoint.format == .gguf ? nil : stage.path, dtype: dtype)
         let summary: [String: Any] = [
             "steps": steps, "examples": examples.count, "truncated": examples.filter(\.truncated).count,
             "mode": cfg.lora == nil ? "full" : "lora", "seconds": Date().timeIntervalSince(start),
-            "eval_prompts": prompts.count, "evaluations": curve.map(\.json), "base_model": modelURL.path,
+            "eval_prompts": prompts.count, "evaluations": curve.map(\.json), "base_model": stage.path.path,
         ]
-        try TrainingIO.writeJSON(summary, to: context.output("summary.json"))
+        try JSONLinesLog.writeObject(summary, to: context.output("summary.json"))
         var metrics: [String: Value] = ["steps": .int(steps), "examples": .int(examples.count)]
         if let last = curve.last {
             metrics["final_compliance"] = last.compliance.rate.map { .double($0) } ?? .null

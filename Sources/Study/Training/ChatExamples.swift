@@ -27,68 +27,41 @@ public struct ChatExample: Sendable, Equatable {
     public var responseTokens: Int { max(0, ids.count - responseStart) }
 }
 
-/// Tokenises prompts and (prompt, response) pairs the way transformers' chat-SFT recipes do:
-/// `apply_chat_template([user], add_generation_prompt=True)` for the prompt and the full
-/// two-turn rendering for prompt + response, without extra special tokens; the loss covers the
-/// tokens after the prompt (the response and the template's end-of-turn marker).
-/// Without a chat template: the prompt followed by a newline, the response and the EOS token.
+/// Tokenises prompts and (prompt, response) pairs as the other study stages do
+/// (`StageSupport.encodePrompt` / `encodeChat`: the chat template's user turn with the generation
+/// prompt, and the full two-turn rendering, as transformers' `apply_chat_template`); the loss
+/// covers the tokens after the prompt (the response and the template's end-of-turn marker).
 public struct ChatExampleEncoder: Sendable {
     public let tokenizer: Tokenizer
-    /// Sequences are cut to this many tokens (right truncation).
+    /// Sequences are cut to this many tokens (right truncation, as transformers' default).
     public let maxTokens: Int
-    /// Optional system message placed before the user turn.
-    public let systemPrompt: String?
+    /// Chat-format with the tokenizer's template (else plain text, as `StageSupport` does).
+    public let useChatTemplate: Bool
 
     /// An encoder.
-    public init(tokenizer: Tokenizer, maxTokens: Int = 512, systemPrompt: String? = nil) {
+    public init(tokenizer: Tokenizer, maxTokens: Int = 512, useChatTemplate: Bool = true) {
         self.tokenizer = tokenizer
         self.maxTokens = maxTokens
-        self.systemPrompt = systemPrompt
-    }
-
-    private func messages(_ prompt: String, _ response: String?) -> [ChatMessage] {
-        var m: [ChatMessage] = []
-        if let systemPrompt { m.append(ChatMessage(role: "system", content: systemPrompt)) }
-        m.append(ChatMessage(role: "user", content: prompt))
-        if let response { m.append(ChatMessage(role: "assistant", content: response)) }
-        return m
-    }
-
-    /// The chat-formatted prompt text ending with the generation prompt.
-    public func promptText(_ prompt: String) throws -> String {
-        guard tokenizer.chatTemplate != nil else { return prompt + "\n" }
-        return try tokenizer.applyChatTemplate(messages: messages(prompt, nil), addGenerationPrompt: true)
+        self.useChatTemplate = useChatTemplate
     }
 
     /// Token ids of the chat-formatted prompt (for generation), truncated to `maxTokens` from the left.
     public func promptIds(_ prompt: String) throws -> [Int] {
-        let ids = tokenizer.encode(try promptText(prompt), addSpecialTokens: false)
-        return ids.count > maxTokens ? Array(ids.suffix(maxTokens)) : ids
+        let ids = try StageSupport.encodePrompt(tokenizer, prompt: prompt, useChatTemplate: useChatTemplate)
+        return StageSupport.truncate(ids, maxTokens: maxTokens, keepStart: false)
     }
 
     /// Prompt + response ids and where the response starts, truncated to `maxTokens`.
+    /// The response starts after the longest common prefix of the prompt and full encodings
+    /// (they agree up to the generation prompt unless a merge crosses the boundary).
     public func encode(prompt: String, response: String) throws -> ChatExample {
-        let pText = try promptText(prompt)
-        let pIds = tokenizer.encode(pText, addSpecialTokens: false)
-        var full: [Int]
-        if tokenizer.chatTemplate != nil {
-            let fText = try tokenizer.applyChatTemplate(messages: messages(prompt, response), addGenerationPrompt: false)
-            let fIds = tokenizer.encode(fText, addSpecialTokens: false)
-            if fIds.count >= pIds.count && Array(fIds.prefix(pIds.count)) == pIds {
-                full = fIds
-            } else if fText.hasPrefix(pText) {
-                // Token merges across the boundary: tokenise the two parts separately.
-                full = pIds + tokenizer.encode(String(fText.dropFirst(pText.count)), addSpecialTokens: false)
-            } else {
-                // Templates that render the last assistant turn differently: append the response.
-                full = pIds + tokenizer.encode(response, addSpecialTokens: false) + (tokenizer.eosTokenId.map { [$0] } ?? [])
-            }
-        } else {
-            full = pIds + tokenizer.encode(response, addSpecialTokens: false) + (tokenizer.eosTokenId.map { [$0] } ?? [])
-        }
+        let pIds = try StageSupport.encodePrompt(tokenizer, prompt: prompt, useChatTemplate: useChatTemplate)
+        var full = try StageSupport.encodeChat(tokenizer, prompt: prompt, response: response, useChatTemplate: useChatTemplate)
+        var start = 0
+        while start < min(pIds.count, full.count) && pIds[start] == full[start] { start += 1 }
         let truncated = full.count > maxTokens
-        if truncated { full = Array(full.prefix(maxTokens)) }
-        return ChatExample(ids: full, responseStart: min(pIds.count, full.count), truncated: truncated)
+        if truncated { full = StageSupport.truncate(full, maxTokens: maxTokens, keepStart: true) }
+        return ChatExample(ids: full, responseStart: min(start, full.count), truncated: truncated)
     }
 
     /// The padding id for batches: pad, else EOS, else 0.

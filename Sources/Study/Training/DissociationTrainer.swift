@@ -103,7 +103,7 @@ public final class DissociationTrainer {
     public let model: TransformerModel
     /// Frozen copy of the initial model (shares storage until the model's first update).
     public let reference: TransformerModel
-    public let monitor: MonitorProbe
+    public let monitor: LinearProbe
     public let config: DissociationConfig
     public let encoder: ChatExampleEncoder
     /// Optimiser of theta (model or LoRA parameters).
@@ -113,11 +113,11 @@ public final class DissociationTrainer {
     public let modelParameters: [Variable]
 
     /// Prepares training: a reference copy, LoRA adapters if configured, trainable flags, optimisers.
-    public init(model: TransformerModel, monitor: MonitorProbe, encoder: ChatExampleEncoder,
+    public init(model: TransformerModel, monitor: LinearProbe, encoder: ChatExampleEncoder,
                 config: DissociationConfig) throws {
         let features = model.config.numLayers * model.config.hiddenSize
-        guard monitor.featureCount == features else {
-            throw StudyError.invalidConfiguration("the monitor expects \(monitor.featureCount) features but the model "
+        guard monitor.config.featureDim == features else {
+            throw StudyError.invalidConfiguration("the monitor expects \(monitor.config.featureDim) features but the model "
                 + "gives L x D = \(model.config.numLayers) x \(model.config.hiddenSize) = \(features); "
                 + "was the probe trained on this model's features?")
         }
@@ -135,7 +135,7 @@ public final class DissociationTrainer {
             model.setTrainable()
         }
         modelParameters = model.trainableParameters.map(\.variable)
-        monitor.trainable = false
+        Self.setTrainable(monitor, false)
         modelOptimizer = AdamW(parameters: modelParameters, learningRate: config.learningRate,
                                weightDecay: config.weightDecay)
         monitorOptimizer = AdamW(parameters: monitor.parameters, learningRate: config.monitorLearningRate,
@@ -167,9 +167,9 @@ public final class DissociationTrainer {
                                             training: true, seed: config.seed &+ UInt64(step &* 1000 &+ microBatch),
                                             checkpointing: config.checkpointing)
         // Phases 1 and 2: phi frozen, gradients reach theta only.
-        monitor.trainable = false
+        Self.setTrainable(monitor, false)
         _ = try model.trainingBackward(tokens, options: options) { out in
-            let feats = MonitorProbe.features(hidden: out.hidden, batch: tokens)
+            let feats = Self.probeFeatures(hidden: out.hidden, batch: tokens)
             featureValue = feats.value
             let g = monitor.logits(features: feats)
             let mon = Ops.mean(Ops.mul(Variable(gate), Ops.square(Ops.addScalar(g, -lStar))))
@@ -194,8 +194,8 @@ public final class DissociationTrainer {
             return Ops.scale(total, by: scale)
         }
         // Phase 3: BCE of the monitor on detached same-batch features, gradients reach phi only.
-        monitor.trainable = true
-        defer { monitor.trainable = false }
+        Self.setTrainable(monitor, true)
+        defer { Self.setTrainable(monitor, false) }
         let bce = Ops.bceWithLogits(monitor.logits(features: Variable(featureValue)), targets: gate)
         terms.monitorBCE = bce.item
         guard terms.monitorBCE.isFinite else {
@@ -223,10 +223,10 @@ public final class DissociationTrainer {
     @discardableResult
     public func stepMonitor() -> Float {
         let norm = Gradients.globalNorm(monitor.parameters)
-        monitor.trainable = true
+        Self.setTrainable(monitor, true)
         monitorOptimizer.step()
         monitorOptimizer.zeroGrad()
-        monitor.trainable = false
+        Self.setTrainable(monitor, false)
         return norm
     }
 
@@ -297,10 +297,30 @@ public final class DissociationTrainer {
             let logits: Variable = try Autograd.withNoGrad {
                 let out = try model.forwardDifferentiable(batch, options: DifferentiableOptions(
                     hidden: .indices(Set(1...layers)), logits: .none, checkpointing: false))
-                return monitor.logits(features: MonitorProbe.features(hidden: out.hidden, batch: batch))
+                return monitor.logits(features: Self.probeFeatures(hidden: out.hidden, batch: batch))
             }
             out += logits.value.scalars.map { 1 / (1 + Foundation.exp(-$0)) }
         }
         return out
+    }
+
+    /// Whether phi collects gradients (and is stepped by AdamW, which skips frozen parameters).
+    public static func setTrainable(_ probe: LinearProbe, _ on: Bool) {
+        for p in probe.parameters { p.requiresGrad = on }
+    }
+
+    /// Probe features h_theta [B, L*D] from a differentiable forward's hidden states (slots 1...L,
+    /// [N, D] each): per layer the attention-masked mean over positions, layers concatenated in
+    /// order (the layer-major flattening `FeatureExtractor` and `LinearProbe` use). Gradients
+    /// flow into the hidden states.
+    public static func probeFeatures(hidden: [Variable?], batch: TokenBatch) -> Variable {
+        let layers = hidden.count - 1
+        var pooled: [Variable] = []
+        for l in 1...layers {
+            guard let h = hidden[l] else { preconditionFailure("probeFeatures: hidden state \(l) not captured") }
+            let d = h.shape[h.shape.count - 1]
+            pooled.append(Ops.maskedMeanPool(Ops.reshape(h, [batch.batch, batch.length, d]), mask: batch.mask))
+        }
+        return Ops.concat(pooled, axis: 1)
     }
 }

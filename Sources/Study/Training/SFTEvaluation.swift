@@ -5,17 +5,6 @@ import Foundation
 import Models
 import Tokenizers
 
-/// A held-out prompt.
-public struct HeldOutPrompt: Sendable, Equatable {
-    public var id: String
-    public var prompt: String
-
-    public init(id: String, prompt: String) {
-        self.id = id
-        self.prompt = prompt
-    }
-}
-
 /// Rates of one judge at one evaluation point.
 public struct CurvePoint: Sendable {
     public var point: SFTEvalPoint
@@ -44,67 +33,41 @@ public struct CurvePoint: Sendable {
     }
 }
 
-/// Generates and judges responses to held-out prompts.
-public struct SFTEvaluator {
-    public var prompts: [HeldOutPrompt]
-    public var judges: [any Judge]
-    public var encoder: ChatExampleEncoder
-    public var maxNewTokens: Int
-    /// Prompts per generation batch.
-    public var batchSize: Int
+/// Generates greedy responses to held-out prompts (with the study's `ResponseGenerator`) and
+/// judges them with the configured judges (`JudgeKind.judge`, ensembles included).
+public struct SFTEvaluator: @unchecked Sendable {
+    // @unchecked: holds model-backed generators and judges used by one stage run.
+    public var prompts: [PromptRow]
+    public var judges: [ConfiguredJudge]
+    public var generator: ResponseGenerator
 
-    public init(prompts: [HeldOutPrompt], judges: [any Judge], encoder: ChatExampleEncoder, maxNewTokens: Int = 128,
-                batchSize: Int = 8) {
+    public init(prompts: [PromptRow], judges: [ConfiguredJudge], generator: ResponseGenerator) {
         self.prompts = prompts
         self.judges = judges
-        self.encoder = encoder
-        self.maxNewTokens = maxNewTokens
-        self.batchSize = max(1, batchSize)
+        self.generator = generator
     }
 
-    /// Greedy responses, one per prompt (special tokens removed).
-    public func responses(_ model: TransformerModel) throws -> [String] {
-        var out: [String] = []
-        let tok = encoder.tokenizer
-        var eos = model.config.eosTokenIds
-        if let e = tok.eosTokenId, !eos.contains(e) { eos.append(e) }
-        for start in stride(from: 0, to: prompts.count, by: batchSize) {
-            let chunk = prompts[start..<min(start + batchSize, prompts.count)]
-            let ids = try chunk.map { try encoder.promptIds($0.prompt) }
-            let result = try model.generate(prompts: ids, options: GenerationOptions(
-                maxNewTokens: maxNewTokens, eosTokenIds: eos, padTokenId: encoder.padId))
-            for row in result.tokens {
-                let kept = row.filter { !eos.contains($0) }
-                out.append(tok.decode(kept, skipSpecialTokens: true).trimmingCharacters(in: .whitespacesAndNewlines))
-            }
+    /// Evaluates the generator's (current) model at `point`: curve points (one per label judge)
+    /// and the judged response rows.
+    public func evaluate(at point: SFTEvalPoint) throws -> (curve: [CurvePoint], responses: [[String: Any]]) {
+        let generated = try generator.generate(prompts.map(\.prompt))
+        let rows = zip(prompts, generated).map {
+            ResponseRow(id: $0.id, prompt: $0.prompt, response: $1.text, source: $0.source, type: $0.type,
+                        tokens: $1.ids.count, stopped: $1.stopped)
         }
-        return out
-    }
-
-    /// Evaluates `model` at `point`: the curve points (one per judge) and the response rows.
-    public func evaluate(_ model: TransformerModel, at point: SFTEvalPoint) throws
-        -> (curve: [CurvePoint], responses: [[String: Any]]) {
-        let texts = try responses(model)
-        let items = zip(prompts, texts).map { JudgeItem(prompt: $0.prompt, response: $1) }
-        var labels: [String: [JudgeLabel]] = [:]
+        let judged = try JudgeKind.judge(rows, with: judges).rows
         var curve: [CurvePoint] = []
-        for judge in judges {
-            let verdicts = try judge.judge(items)
-            guard verdicts.count == items.count else {
-                throw StudyError.countMismatch(what: "judge \(judge.name)", expected: items.count, got: verdicts.count)
-            }
-            let l = verdicts.map(\.label)
-            labels[judge.name] = l
-            func share(_ x: JudgeLabel) -> Proportion { Proportion(successes: l.filter { $0 == x }.count, total: l.count) }
-            curve.append(CurvePoint(point: point, judge: judge.name, count: l.count, compliance: share(.compliance),
+        for c in judges {
+            let labels = judged.compactMap { $0.labels[c.name] }
+            guard labels.count == judged.count else { continue }  // score-only judges
+            func share(_ x: JudgeLabel) -> Proportion { Proportion(successes: labels.filter { $0 == x }.count, total: labels.count) }
+            curve.append(CurvePoint(point: point, judge: c.name, count: labels.count, compliance: share(.compliance),
                                     refusal: share(.refusal), empty: share(.empty), invalid: share(.invalid)))
         }
-        let rows: [[String: Any]] = prompts.indices.map { i in
-            var r: [String: Any] = ["id": prompts[i].id, "prompt": prompts[i].prompt, "response": texts[i],
-                                    "step": point.step, "epoch": point.epoch]
-            r["labels"] = labels.mapValues { $0[i].rawValue }
-            return r
+        let out: [[String: Any]] = judged.map { r in
+            ["id": r.id, "prompt": r.prompt, "response": r.response, "step": point.step, "epoch": point.epoch,
+             "labels": r.labels.mapValues(\.rawValue), "scores": r.scores]
         }
-        return (curve, rows)
+        return (curve, out)
     }
 }
