@@ -50,6 +50,30 @@ final class StagesJudgeTests: XCTestCase {
         }
     }
 
+    func testGuardGreedyDecisionAndResponseClipping() throws {
+        let m = try StageSupport.loadModel(path: try SharedTinyModel.url())
+        let tok = try m.requireTokenizer()
+        let template = PromptTemplate("Q: {prompt}\nA: {response}\nVerdict:")
+        let item = JudgeItem(prompt: "hello there", response: "a reply of some length")
+        let ctx = tok.encode(template.fill(prompt: item.prompt, response: item.response))
+        let last = try m.model.forward(TokenBatch(ids: [ctx]), options: ForwardOptions(logits: .last)).logits!.scalars
+        let top = last.indices.max { last[$0] < last[$1] }!
+        let word = tok.decode([top]).trimmingCharacters(in: .whitespacesAndNewlines)
+        try XCTSkipIf(word.isEmpty, "greedy token is whitespace for this model")
+        let g = try GuardModelJudge(model: m, template: template, useChatTemplate: false, safeAnswer: word + "zz",
+                                    unsafeAnswer: "\u{1}never", decision: .greedy)
+        XCTAssertEqual(try g.judge([item])[0].label, .safe)
+        let miss = try GuardModelJudge(model: m, template: template, useChatTemplate: false, safeAnswer: "\u{2}x", unsafeAnswer: "\u{3}y",
+                                       decision: .greedy)
+        XCTAssertEqual(try miss.judge([item])[0].label, .invalid)
+        // Clipping the response to 2 tokens changes the context (and so the margin).
+        let clipped = try GuardModelJudge(model: m, template: template, useChatTemplate: false, maxResponseTokens: 2)
+        let full = try GuardModelJudge(model: m, template: template, useChatTemplate: false)
+        let ids = try clipped.contextIds(item, tokenizer: tok, answerBudget: 1)
+        XCTAssertEqual(ids, tok.encode(template.fill(prompt: item.prompt, response: tok.decode(Array(tok.encode(item.response).prefix(2))))))
+        XCTAssertNotEqual(try clipped.scores([item]), try full.scores([item]))
+    }
+
     func testRewardScorerMatchesForward() throws {
         var o = TinyModelOptions()
         o.sequenceClassification = true

@@ -34,18 +34,22 @@ struct ReplayJudge: Judge {
 /// Kinds and keys:
 /// - `lexical`: `mode` (paper | gcg), `extra` (more phrases)
 /// - `guard`: `model` (path) or `model_input` (input name), `template` ({prompt}, {response}),
-///   `chat_template` (true), `safe` / `unsafe` (answer strings), `safe_label` / `unsafe_label`,
-///   `threshold` (0), `max_tokens` (1024), `batch_size` (4)
+///   `chat_template` (true), `conversation` (false: render the user/assistant turns with the
+///   guard's own chat template instead of `template`, as Llama Guard expects), `safe` / `unsafe` (answer strings), `safe_label` / `unsafe_label`,
+///   `threshold` (0), `decision` (margin | greedy: label from the greedy next token, HarmBench
+///   protocol, other tokens `invalid`), `max_response_tokens` (clip responses first; HarmBench 512),
+///   `max_tokens` (1024), `batch_size` (4)
 /// - `external`: `command` (shell, run in the pipeline's directory), `timeout`,
 ///   `label_aliases` (map), `score_only` (the command prints {"score"}: a harmlessness scorer)
 /// - `ensemble`: `members` (names of earlier label judges), `tie_priority`
-/// - `reward`: `model` / `model_input`, `template` (hh-rlhf), `label_index` (0), `max_tokens` (512), `batch_size` (8)
+/// - `reward`: `model` / `model_input`, `template` (hh-rlhf), `label_index` (0), `max_tokens` (1024, as the
+///   authors' release truncates for the GPT-2 harmless reward model), `batch_size` (8)
 /// - `probe`: `probe_input` (input holding probe.safetensors + probe.json; default `probe`),
 ///   base `model` / `model_input`, `max_tokens` (512), `batch_size` (8), `chat_template` (true)
 public enum JudgeSetup {
     static let keys: [String: [String]] = [
         "lexical": ["mode", "extra"],
-        "guard": ["model", "model_input", "template", "chat_template", "safe", "unsafe", "safe_label", "unsafe_label", "threshold", "max_tokens", "batch_size"],
+        "guard": ["model", "model_input", "template", "chat_template", "conversation", "safe", "unsafe", "safe_label", "unsafe_label", "threshold", "decision", "max_response_tokens", "max_tokens", "batch_size"],
         "external": ["command", "timeout", "label_aliases", "score_only"],
         "ensemble": ["members", "tie_priority"],
         "reward": ["model", "model_input", "template", "label_index", "max_tokens", "batch_size"],
@@ -101,9 +105,11 @@ public enum JudgeSetup {
         case "guard":
             let g = try GuardModelJudge(
                 model: try model(context, m), template: try m.optionalString("template").map(PromptTemplate.init) ?? GuardModelJudge.defaultTemplate,
-                useChatTemplate: try m.bool("chat_template", default: true), safeAnswer: try m.optionalString("safe") ?? "safe",
+                useChatTemplate: try m.bool("chat_template", default: true), conversation: try m.bool("conversation", default: false),
+                safeAnswer: try m.optionalString("safe") ?? "safe",
                 unsafeAnswer: try m.optionalString("unsafe") ?? "unsafe", safeLabel: try label(m, "safe_label", .safe),
                 unsafeLabel: try label(m, "unsafe_label", .unsafe), threshold: try m.double("threshold", default: 0),
+                decision: try decision(m), maxResponseTokens: m.has("max_response_tokens") ? try m.int("max_response_tokens", default: 512) : nil,
                 maxTokens: try m.int("max_tokens", default: 1024), batchSize: try m.int("batch_size", default: 4), name: name)
             c.judge = g
             c.scorer = g
@@ -130,7 +136,7 @@ public enum JudgeSetup {
             c.tiePriority = try tiePriority(m)
         case "reward":
             c.scorer = try RewardModelScorer(model: try model(context, m), template: try m.optionalString("template").map(PromptTemplate.init) ?? .hhRLHF,
-                                             labelIndex: try m.int("label_index", default: 0), maxTokens: try m.int("max_tokens", default: 512),
+                                             labelIndex: try m.int("label_index", default: 0), maxTokens: try m.int("max_tokens", default: 1024),
                                              batchSize: try m.int("batch_size", default: 8), name: name)
         case "probe":
             let input = try m.optionalString("probe_input") ?? "probe"
@@ -145,6 +151,12 @@ public enum JudgeSetup {
             break
         }
         return c
+    }
+
+    static func decision(_ m: ParamMap) throws -> GuardModelJudge.Decision {
+        let s = try m.optionalString("decision") ?? "margin"
+        guard let d = GuardModelJudge.Decision(rawValue: s) else { throw StudyError.invalidConfiguration("\(m.path).decision: expected margin or greedy") }
+        return d
     }
 
     /// A tie order from names (default `EnsembleJudge.defaultTiePriority`).
