@@ -11,6 +11,8 @@ enum BenchCommand {
         switch argv.first {
         case "forward": return try ModelBench.forward(Array(argv.dropFirst()))
         case "generate": return try ModelBench.generate(Array(argv.dropFirst()))
+        case "train": return try TrainBench.run(Array(argv.dropFirst()), lora: false)
+        case "lora": return try TrainBench.run(Array(argv.dropFirst()), lora: true)
         default: break
         }
         let args = try Arguments(argv, valued: ["--repeats"], knownFlags: ["--json"])

@@ -1,9 +1,6 @@
-// `auditgap bench forward|generate|train` on the SmolLM2-135M architecture (hidden 576,
+// `auditgap bench forward|generate` on the SmolLM2-135M architecture (hidden 576,
 // 30 layers, 9 heads / 3 KV heads, intermediate 1536, vocab 49152, tied): random weights
-// unless `--model PATH` names a real checkpoint. Wired into BenchCommand by the integrator:
-//   case "forward":  return try ModelBench.forward(argv)
-//   case "generate": return try ModelBench.generate(argv)
-//   case "train":    return try ModelBench.train(argv)
+// unless `--model PATH` names a real checkpoint. `bench train|lora` lives in TrainBench.swift.
 // Compare with scripts/bench_torch_models.py (same workloads, PyTorch eager + transformers).
 import Foundation
 import Models
@@ -109,43 +106,4 @@ enum ModelBench {
         return 0
     }
 
-    /// One full fine-tuning step (forward + backward with block recomputation + AdamW) at
-    /// batch 2 x 512; reports step time and peak resident memory.
-    static func train(_ argv: [String]) throws -> Int32 {
-        let args = try Arguments(argv, valued: ["--model", "--repeats", "--batch", "--length"],
-                                 knownFlags: ["--json", "--no-checkpointing"])
-        Threading.configure()
-        let (m, name) = try model(args)
-        let b = try args.int("--batch") ?? 2, t = try args.int("--length") ?? 512, repeats = try args.int("--repeats") ?? 2
-        m.setTrainable()
-        let params = m.trainableParameters.map(\.variable)
-        let opt = AdamW(parameters: params, learningRate: 1e-5, weightDecay: 0.01)
-        let batch = TokenBatch(ids: randomIds(batch: b, length: t, vocab: m.config.vocabSize, seed: 3))
-        let targets = TransformerModel.nextTokenTargets(batch)
-        let options = DifferentiableOptions(training: true, checkpointing: !args.flag("--no-checkpointing"))
-        var lastLoss: Float = 0
-        let secs = medianSeconds(repeats: repeats) {
-            opt.zeroGrad()
-            lastLoss = (try? m.trainingBackward(batch, options: options) { out in
-                Ops.crossEntropy(logits: out.logits!, targets: targets)
-            }) ?? .nan
-            opt.step()
-        }
-        let peak = peakResidentMB()
-        try emit(args.flag("--json"), ["bench": "train", "model": name, "batch": b, "length": t, "median_seconds": secs,
-                                       "tokens_per_second": Double(b * t) / secs, "peak_rss_mb": peak, "loss": Double(lastLoss),
-                                       "checkpointing": options.checkpointing],
-                 "full fine-tuning step \(name), batch \(b) x \(t) (checkpointing \(options.checkpointing)): median \(String(format: "%.2f", secs)) s, \(String(format: "%.0f", Double(b * t) / secs)) tokens/s, peak RSS \(String(format: "%.0f", peak)) MB, loss \(lastLoss)")
-        return 0
-    }
-
-    /// Peak resident set size of this process in MB (VmHWM; 0 where unavailable).
-    static func peakResidentMB() -> Double {
-        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return 0 }
-        for line in status.split(separator: "\n") where line.hasPrefix("VmHWM:") {
-            let kb = line.split(separator: " ").compactMap { Double($0) }.first ?? 0
-            return kb / 1024
-        }
-        return 0
-    }
 }

@@ -20,6 +20,8 @@ public enum StudyKinds {
         kinds.append(ProbeEvalKind())
         kinds.append(BehaviorKind())
         // issue 6 (dissociate, sft) kinds:
+        kinds.append(DissociateKind())
+        kinds.append(SFTKind())
         // issue 7 (pgd, lvs, report) kinds:
         kinds.append(PGDKind())
         kinds.append(LVSKind())
