@@ -7,6 +7,12 @@ public enum StudyKinds {
     public static var all: [any StageKind] {
         var kinds: [any StageKind] = []
         // issue 5 (data, judges, probes, behaviour) kinds:
+        kinds.append(SyntheticModelKind())
+        kinds += [LoadPromptsKind(), PrepareEvalKind(), ContrastTriplesKind(), RefusalFilterKind(), SyntheticRefusalsKind()] as [any StageKind]
+        kinds.append(GenerateKind())
+        kinds.append(JudgeKind())
+        kinds += [FeaturesKind(), ProbeKind(), ProbeEvalKind()] as [any StageKind]
+        kinds.append(BehaviorKind())
         // issue 6 (dissociate, sft) kinds:
         // issue 7 (pgd, lvs, report) kinds:
         return kinds

@@ -1,0 +1,91 @@
+// `features`: pooled hidden states of a model for (prompt, response) rows, stored once for probes.
+import Foundation
+import Numerics
+import Pipeline
+
+/// Attention-masked mean-pooled hidden states of every layer above the embedding
+/// (hidden_states[1:], L entries, the last after the final norm) for chat-formatted
+/// (prompt, response) sequences, truncated to `max_tokens`.
+///
+/// Input `data`: triples (each gives (p, safe) label 0 and (p, unsafe) label 1, ids `ID:safe` /
+/// `ID:unsafe`) or responses (label from the row's `label` field safe/unsafe/0/1, else param
+/// `label`). Outputs: `features.safetensors` (`features` [N, L, D]), `rows.jsonl`
+/// ({index, id, label, source, type}), `info.json`.
+public struct FeaturesKind: StageKind {
+    public init() {}
+    public var name: String { "features" }
+    public var version: String { "1" }
+    public var paramsSchema: ParamsSchema {
+        ParamsSchema([
+            ParamSpec("model", .string, doc: "HF directory or .gguf (else input `model`)"),
+            ParamSpec("max_tokens", .int, default: .int(512)),
+            ParamSpec("batch_size", .int, default: .int(8)),
+            ParamSpec("chat_template", .bool, default: .bool(true)),
+            ParamSpec("label", .string, choices: ["safe", "unsafe"], doc: "label of response rows without one"),
+            ParamSpec("dtype", .string, default: .string("F32"), choices: ["F32", "F16", "BF16"]),
+            ParamSpec("limit", .int, doc: "first N input rows"),
+        ])
+    }
+    public var inputs: InputsDeclaration { .named([InputSpec("data"), InputSpec("model", required: false)]) }
+    public var outputs: OutputsDeclaration { .fixed(["features.safetensors", "rows.jsonl", "info.json"]) }
+
+    /// Items and rows of the input file.
+    static func examples(_ url: URL, defaultLabel: Int?, limit: Int?) throws -> (items: [JudgeItem], rows: [FeatureRow]) {
+        var records = try StageSupport.readObjects(url)
+        if let limit { records = Array(records.prefix(max(0, limit))) }
+        var items: [JudgeItem] = [], rows: [FeatureRow] = []
+        func add(_ item: JudgeItem, id: String, label: Int?, source: String?, type: PromptType?) {
+            rows.append(FeatureRow(index: rows.count, id: id, label: label, source: source, type: type))
+            items.append(item)
+        }
+        for r in records {
+            let prompt = try RowField.text(r, "prompt")
+            let source = RowField.optionalText(r, "source")
+            let type = RowField.optionalText(r, "type").flatMap(PromptType.init(rawValue:))
+            if r.value.value(at: "unsafe") != nil {
+                let id = RowField.optionalText(r, "id") ?? StageSupport.stableId(source: "triple", text: prompt)
+                add(JudgeItem(prompt: prompt, response: try RowField.text(r, "safe")), id: id + ":safe", label: 0, source: source, type: type)
+                add(JudgeItem(prompt: prompt, response: try RowField.text(r, "unsafe")), id: id + ":unsafe", label: 1, source: source, type: type)
+                continue
+            }
+            guard case let .string(response)? = r.value.value(at: "response") else {
+                throw StudyError.schemaMismatch(r.location, field: "response", expected: "a string (or a triple with safe/unsafe)")
+            }
+            var label = defaultLabel
+            if let v = r.value.value(at: "label"), v != .null {
+                switch v.scalarText?.lowercased() {
+                case "safe", "0", "false": label = 0
+                case "unsafe", "1", "true": label = 1
+                default: throw StudyError.schemaMismatch(r.location, field: "label", expected: "safe, unsafe, 0 or 1")
+                }
+            }
+            add(JudgeItem(prompt: prompt, response: response), id: RowField.optionalText(r, "id") ?? StageSupport.stableId(source: source ?? "row", text: prompt),
+                label: label, source: source, type: type)
+        }
+        guard !items.isEmpty else { throw StudyError.noUsableRecords(file: url.path, reason: "no rows") }
+        return (items, rows)
+    }
+
+    public func run(_ context: StageContext) throws {
+        let p = context.params
+        let url = try StageSupport.inputFile(context, "data", preferred: ["triples.jsonl", "responses.jsonl", "kept.jsonl"])
+        var defaultLabel: Int?
+        if p.has("label") { defaultLabel = try p.string("label") == "unsafe" ? 1 : 0 }
+        let (items, rows) = try Self.examples(url, defaultLabel: defaultLabel, limit: p.has("limit") ? try p.int("limit") : nil)
+        let model = try StageSupport.loadModel(context)
+        var o = FeatureOptions()
+        o.maxTokens = try p.int("max_tokens")
+        o.batchSize = try p.int("batch_size")
+        o.useChatTemplate = try p.bool("chat_template")
+        let started = Date()
+        let progress = context.progress("features", total: items.count)
+        let features = try FeatureExtractor(model: model, options: o).features(items) { progress.update(completed: $0) }
+        progress.finish()
+        let dtype = SafeTensorsDType(rawValue: try p.string("dtype")) ?? .f32
+        try FeatureSet(features: features, rows: rows).save(to: context.outputDirectory, dtype: dtype, info: [
+            "model": .string(model.path.path), "architecture": .string(model.checkpoint.architectureName),
+            "max_tokens": .number(Double(o.maxTokens)), "chat_template": .bool(o.useChatTemplate),
+        ])
+        context.log("features [\(rows.count), \(features.shape[1]), \(features.shape[2])] in \(String(format: "%.1f", Date().timeIntervalSince(started))) s")
+    }
+}

@@ -1,0 +1,62 @@
+// `prepare-eval`: the deduplicated evaluation suite and the anchor-prompt pool (paper Appendix A.2, A.4).
+import Foundation
+import Pipeline
+
+/// Concatenates the configured sources in priority order, dedups by the lowercased,
+/// whitespace-normalised prompt (higher priority wins), drops prompts under `min_length`
+/// characters, tags source and type, and hash-splits anchor sources (train side -> anchor pool).
+///
+/// Params: `sources` (list of source maps, see `SourceConfig`), `min_length` (10),
+/// `train_fraction` (0.9), `hash` (sha256 | fnv1a64), `invalid_records` (fail | skip).
+/// Inputs: one per source (by the source's `input`, default its name). Outputs: `eval.jsonl`,
+/// `anchor.jsonl` (prompt rows), `manifest.json` (counts per source after each step).
+public struct PrepareEvalKind: StageKind {
+    public init() {}
+    public var name: String { "prepare-eval" }
+    public var version: String { "1" }
+    public var paramsSchema: ParamsSchema {
+        ParamsSchema([
+            ParamSpec("sources", .list(.map), required: true, doc: "data sources in priority order"),
+            ParamSpec("min_length", .int, default: .int(10)),
+            ParamSpec("train_fraction", .number, default: .double(0.9), doc: "anchor (train) side of split sources"),
+            ParamSpec("hash", .string, default: .string("sha256"), choices: ["sha256", "fnv1a64"]),
+            ParamSpec("invalid_records", .string, default: .string("fail"), choices: ["fail", "skip"]),
+        ])
+    }
+    public var outputs: OutputsDeclaration { .fixed(["eval.jsonl", "anchor.jsonl", "manifest.json"]) }
+
+    public func run(_ context: StageContext) throws {
+        let p = context.params
+        let maps = try ParamMap.list(p, "sources")
+        guard !maps.isEmpty else { throw StudyError.invalidConfiguration("params.sources: list at least one source") }
+        var ranked: [(rank: Int, index: Int, source: EvalSource)] = []
+        for (i, m) in maps.enumerated() {
+            try m.checkKeys(SourceConfig.sourceKeys)
+            ranked.append((try m.int("priority", default: i), i, try SourceConfig.evalSource(context, m)))
+        }
+        ranked.sort { ($0.rank, $0.index) < ($1.rank, $1.index) }
+        let config = EvalPrepConfig(minLength: try p.int("min_length"),
+                                    split: HashSplit(trainFraction: try p.double("train_fraction"),
+                                                     function: HashSplit.Function(rawValue: try p.string("hash")) ?? .sha256))
+        let policy = try SourceConfig.policy(p)
+        var loaded: [(spec: EvalSourceSpec, records: [PromptRecord])] = []
+        for r in ranked {
+            let result = try DatasetLoader.loadPrompts(path: r.source.path, schema: r.source.schema,
+                                                       options: DataFileOptions(format: r.source.format, listField: r.source.listField),
+                                                       policy: policy)
+            for issue in result.issues { context.log("skipped: \(issue)") }
+            context.log("\(r.source.spec.name): \(result.records.count) records from \(r.source.path)")
+            loaded.append((r.source.spec, result.records))
+        }
+        let prepared = try EvalPrep.prepare(sources: loaded, config: config)
+        let rows = { (items: [EvalPrompt]) in
+            items.map { PromptRow(id: StageSupport.stableId(source: $0.source, text: $0.prompt), prompt: $0.prompt, source: $0.source, type: $0.type) }
+        }
+        try StageSupport.writeJSONL(rows(prepared.evaluation), to: context.output("eval.jsonl"))
+        try StageSupport.writeJSONL(rows(prepared.anchorPool), to: context.output("anchor.jsonl"))
+        do { try prepared.manifest.jsonData().write(to: context.output("manifest.json")) } catch {
+            throw StudyError.writeFailed(path: context.output("manifest.json").path, reason: "\(error)")
+        }
+        context.log("evaluation \(prepared.manifest.evaluationTotal), anchor pool \(prepared.manifest.anchorTotal)")
+    }
+}

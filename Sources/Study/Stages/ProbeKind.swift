@@ -1,0 +1,67 @@
+// `probe`: fits the latent monitor / audit probe on stored features (paper Section 3, Appendix B).
+import Foundation
+import Pipeline
+
+/// Trains flatten -> linear 512 (no bias) -> linear logit with BCE and AdamW on input
+/// `features` (a `features` artifact), keeping the epoch with the best held-out AUROC.
+///
+/// Outputs: `probe.safetensors` (`proj.weight` [512, L*D], `head.weight` [1, 512], `head.bias` [1]),
+/// `probe.json` (config, training settings, chosen epoch, held-out ids), `epochs.jsonl` (per-epoch
+/// train loss, held-out loss, AUROC, gap).
+public struct ProbeKind: StageKind {
+    public init() {}
+    public var name: String { "probe" }
+    public var version: String { "1" }
+    public var paramsSchema: ParamsSchema {
+        ParamsSchema([
+            ParamSpec("projection", .int, default: .int(512)),
+            ParamSpec("learning_rate", .number, default: .double(3e-4)),
+            ParamSpec("weight_decay", .number, default: .double(1e-4)),
+            ParamSpec("batch_size", .int, default: .int(32)),
+            ParamSpec("epochs", .int, default: .int(30)),
+            ParamSpec("train_fraction", .number, default: .double(0.8)),
+            ParamSpec("seed", .int, doc: "split / init / shuffle seed (default: the pipeline seed)"),
+        ])
+    }
+    public var inputs: InputsDeclaration { .named([InputSpec("features")]) }
+    public var outputs: OutputsDeclaration { .fixed(["probe.safetensors", "probe.json", "epochs.jsonl"]) }
+
+    public func run(_ context: StageContext) throws {
+        let p = context.params
+        let set = try FeatureSet.load(from: try context.input("features"))
+        var o = ProbeTrainingOptions()
+        o.projection = try p.int("projection")
+        o.learningRate = Float(try p.double("learning_rate"))
+        o.weightDecay = Float(try p.double("weight_decay"))
+        o.batchSize = try p.int("batch_size")
+        o.epochs = try p.int("epochs")
+        o.trainFraction = try p.double("train_fraction")
+        o.seed = UInt64(truncatingIfNeeded: try p.int("seed", default: context.seed))
+        let progress = context.progress("probe epochs", total: o.epochs)
+        let result = try ProbeTrainer.train(set, options: o) { e in
+            progress.advance()
+            context.log(String(format: "epoch %d: train loss %.4f, held-out loss %.4f, AUROC %@", e.epoch, e.trainLoss, e.heldoutLoss,
+                               e.heldoutAUROC.map { String(format: "%.4f", $0) } ?? "n/a"))
+        }
+        progress.finish()
+        let best = result.epochs[result.bestEpoch - 1]
+        try result.probe.save(to: context.outputDirectory, extra: [
+            "chosen_epoch": .number(Double(result.bestEpoch)),
+            "heldout_auroc": best.heldoutAUROC.map { .number($0) } ?? .null,
+            "heldout_gap": best.heldoutGap.map { .number($0) } ?? .null,
+            "training": .object([
+                "loss": .string("binary cross-entropy with logits"), "optimizer": .string("AdamW"),
+                "learning_rate": .number(Double(o.learningRate)), "weight_decay": .number(Double(o.weightDecay)),
+                "batch_size": .number(Double(o.batchSize)), "epochs": .number(Double(o.epochs)),
+                "train_fraction": .number(o.trainFraction), "seed": .number(Double(o.seed)),
+                "selection": .string("best held-out AUROC (earliest on ties)"),
+            ]),
+            "train_count": .number(Double(result.trainIndices.count)),
+            "heldout_ids": .array(result.heldoutIndices.map { .string(set.rows[$0].id) }),
+        ])
+        try StageSupport.writeJSONL(result.epochs, to: context.output("epochs.jsonl"))
+        try context.writeMetrics(["chosen_epoch": .int(result.bestEpoch),
+                                  "heldout_auroc": best.heldoutAUROC.map { .double($0) } ?? .null,
+                                  "heldout_gap": best.heldoutGap.map { .double($0) } ?? .null])
+    }
+}
