@@ -42,6 +42,8 @@ public enum StudyError: Error, Sendable, Equatable, CustomStringConvertible {
     case countMismatch(what: String, expected: Int, got: Int)
     /// Writing an output file failed.
     case writeFailed(path: String, reason: String)
+    /// Training produced a non-finite loss term (`term`) at optimiser step `step`, micro-batch `microBatch`.
+    case trainingDiverged(step: Int, microBatch: Int, term: String, value: Float)
 
     /// A readable message: what failed, where, and what to do.
     public var description: String {
@@ -69,6 +71,9 @@ public enum StudyError: Error, Sendable, Equatable, CustomStringConvertible {
             return "\(what): expected \(expected) items, got \(got)"
         case let .writeFailed(path, reason):
             return "cannot write \(path): \(reason)"
+        case let .trainingDiverged(step, microBatch, term, value):
+            return "training diverged at step \(step) (micro-batch \(microBatch)): loss term '\(term)' is \(value); "
+                + "lower the learning rate or the term's weight; nothing was published"
         }
     }
 }

@@ -7,6 +7,9 @@ enum BenchCommand {
     static let usage = "auditgap bench [matmul|forward|train|lora|pgd|generate|pipeline] [--json]"
 
     static func run(_ argv: [String]) throws -> Int32 {
+        if let first = argv.first, first == "train" || first == "lora" {  // own options (TrainBench.swift)
+            return try TrainBench.run(Array(argv.dropFirst()), lora: first == "lora")
+        }
         let args = try Arguments(argv, valued: ["--repeats"], knownFlags: ["--json"])
         let which = args.positionals.first ?? "matmul"
         switch which {

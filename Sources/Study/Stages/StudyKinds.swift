@@ -14,6 +14,8 @@ public enum StudyKinds {
         kinds += [FeaturesKind(), ProbeKind(), ProbeEvalKind()] as [any StageKind]
         kinds.append(BehaviorKind())
         // issue 6 (dissociate, sft) kinds:
+        kinds.append(DissociateKind())
+        kinds.append(SFTKind())
         // issue 7 (pgd, lvs, report) kinds:
         return kinds
     }

@@ -1,0 +1,180 @@
+// `sft`: supervised fine-tuning with evaluation curves (paper Sections 4-5, Figure 3; also the
+// safety alignment that produces the study's "Safe" base).
+import Foundation
+import Models
+import Numerics
+import Pipeline
+
+/// Fine-tunes a model on (prompt, response) pairs with the chat template and a response-only
+/// loss, LoRA (default) or full; evaluates at step 0, every `eval_every` steps and every epoch
+/// on held-out harmful prompts (greedy, judged).
+///
+/// Inputs: `model` (HF directory; or param `model`), `data` (JSONL with `prompt` and
+/// `response` fields, names configurable), `eval_prompts` (optional prompt set JSONL
+/// `{"id","prompt","source","type"}`; rows of other types than `eval_types` are skipped).
+/// Outputs: `model/` (HF directory, LoRA merged), `adapter/` (PEFT, LoRA only), `curve.jsonl`,
+/// `curve.csv`, `responses.jsonl` (every evaluated response with its labels), `log.jsonl`
+/// (per optimiser step), `summary.json`, `metrics.json`.
+public struct SFTKind: StageKind {
+    public init() {}
+    public var name: String { "sft" }
+    public var version: String { "1" }
+
+    public var paramsSchema: ParamsSchema {
+        ParamsSchema([
+            ParamSpec("model", .string, doc: "model path (HF directory or .gguf); default: input `model`"),
+            ParamSpec("lora", .bool, default: .bool(true), doc: "LoRA adapters (false: full fine-tuning)"),
+            ParamSpec("lora_r", .int, default: .int(16)),
+            ParamSpec("lora_alpha", .number, default: .double(32)),
+            ParamSpec("lora_dropout", .number, default: .double(0.05)),
+            ParamSpec("lora_targets", .list(.string), default: .list(LoRAConfig().targetModules.map { .string($0) })),
+            ParamSpec("learning_rate", .number, default: .double(1e-4)),
+            ParamSpec("schedule", .string, default: .string("constant"), choices: SFTSchedule.allCases.map(\.rawValue)),
+            ParamSpec("warmup_ratio", .number, default: .double(0)),
+            ParamSpec("weight_decay", .number, default: .double(0)),
+            ParamSpec("batch_size", .int, default: .int(8)),
+            ParamSpec("micro_batch", .int, default: .int(8), doc: "examples per forward/backward (memory bound)"),
+            ParamSpec("epochs", .int, default: .int(1)),
+            ParamSpec("max_tokens", .int, default: .int(512)),
+            ParamSpec("max_grad_norm", .number, default: .double(1.0), doc: "0 disables clipping"),
+            ParamSpec("max_examples", .int, default: .int(0), doc: "use at most this many training rows (0 = all)"),
+            ParamSpec("prompt_field", .string, default: .string("prompt")),
+            ParamSpec("response_field", .string, default: .string("response")),
+            ParamSpec("eval_every", .int, default: .int(5), doc: "evaluate every N optimiser steps (0 = epochs only)"),
+            ParamSpec("eval_types", .list(.string), default: .list([.string("harmful-direct"), .string("jailbreak")])),
+            ParamSpec("max_eval_prompts", .int, default: .int(0), doc: "0 = all"),
+            ParamSpec("eval_max_new_tokens", .int, default: .int(128)),
+            ParamSpec("eval_batch", .int, default: .int(8)),
+            ParamSpec("judges", .list(.string), default: .list([.string("lexical")]),
+                      doc: "lexical | lexical-paper | lexical-gcg | command:<shell command> (JSONL judge)"),
+            ParamSpec("checkpointing", .bool, default: .bool(true)),
+            ParamSpec("save_dtype", .string, default: .string("f32"), choices: ["f32", "bf16", "f16"]),
+        ])
+    }
+
+    public var inputs: InputsDeclaration {
+        .named([
+            InputSpec("model", required: false, doc: "upstream model artifact (HF directory)"),
+            InputSpec("data", doc: "(prompt, response) JSONL"),
+            InputSpec("eval_prompts", required: false, doc: "held-out harmful prompts (prompt-set JSONL)"),
+        ])
+    }
+
+    public var outputs: OutputsDeclaration {
+        .fixed(["model/config.json", "model/model.safetensors", "curve.jsonl", "curve.csv", "responses.jsonl",
+                "log.jsonl", "summary.json"])
+    }
+
+    /// Judges named in the `judges` param.
+    static func judges(_ specs: [String]) throws -> [any Judge] {
+        try specs.enumerated().map { i, spec in
+            switch spec {
+            case "lexical", "lexical-paper": return LexicalRefusalJudge(mode: .paper)
+            case "lexical-gcg": return LexicalRefusalJudge(mode: .gcg)
+            default:
+                guard spec.hasPrefix("command:") else {
+                    throw StudyError.invalidConfiguration("unknown judge '\(spec)'; use lexical, lexical-gcg or command:<shell command>")
+                }
+                return ExternalCommandJudge(command: .shell(String(spec.dropFirst("command:".count))), name: "command-\(i)",
+                                            labelAliases: ["yes": .compliance, "no": .refusal])
+            }
+        }
+    }
+
+    public func run(_ context: StageContext) throws {
+        let p = context.params
+        var cfg = SFTConfig()
+        cfg.seed = UInt64(truncatingIfNeeded: context.seed)
+        cfg.lora = try p.bool("lora")
+            ? LoRAConfig(rank: try p.int("lora_r"), alpha: try p.double("lora_alpha"), dropout: try p.double("lora_dropout"),
+                         targetModules: try p.strings("lora_targets"), seed: cfg.seed)
+            : nil
+        cfg.learningRate = Float(try p.double("learning_rate"))
+        cfg.schedule = SFTSchedule(rawValue: try p.string("schedule")) ?? .constant
+        cfg.warmupRatio = try p.double("warmup_ratio")
+        cfg.weightDecay = Float(try p.double("weight_decay"))
+        cfg.batchSize = try p.int("batch_size")
+        cfg.microBatch = min(try p.int("micro_batch"), cfg.batchSize)
+        cfg.epochs = try p.int("epochs")
+        cfg.maxTokens = try p.int("max_tokens")
+        cfg.maxGradNorm = Float(try p.double("max_grad_norm"))
+        cfg.checkpointing = try p.bool("checkpointing")
+        let judges = try Self.judges(try p.strings("judges"))
+
+        let modelURL = try TrainingIO.modelPath(context)
+        let (model, tokenizer, ckpt) = try TrainingIO.loadModel(at: modelURL)
+        let encoder = ChatExampleEncoder(tokenizer: tokenizer, maxTokens: cfg.maxTokens)
+        let pf = try p.string("prompt_field"), rf = try p.string("response_field")
+        var data = try TrainingIO.readJSONL(try context.input("data"))
+        if try p.int("max_examples") > 0 { data = Array(data.prefix(try p.int("max_examples"))) }
+        let examples = try data.map { try encoder.encode(prompt: try TrainingIO.string($0, pf), response: try TrainingIO.string($0, rf)) }
+        guard examples.contains(where: { $0.responseTokens > 0 }) else {
+            throw StudyError.noUsableRecords(file: try context.input("data").path,
+                                            reason: "no example has response tokens within max_tokens \(cfg.maxTokens)")
+        }
+        var prompts: [HeldOutPrompt] = []
+        if context.hasInput("eval_prompts") {
+            let types = Set(try p.strings("eval_types"))
+            for (i, row) in try TrainingIO.readJSONL(try context.input("eval_prompts")).enumerated() {
+                if let t = row.object["type"] as? String, !types.contains(t) { continue }
+                let id = (row.object["id"] as? String) ?? (row.object["id"] as? NSNumber)?.stringValue ?? String(i)
+                prompts.append(HeldOutPrompt(id: id, prompt: try TrainingIO.string(row, "prompt")))
+            }
+            if try p.int("max_eval_prompts") > 0 { prompts = Array(prompts.prefix(try p.int("max_eval_prompts"))) }
+        }
+        let evaluator = SFTEvaluator(prompts: prompts, judges: judges, encoder: encoder,
+                                     maxNewTokens: try p.int("eval_max_new_tokens"), batchSize: try p.int("eval_batch"))
+        let trainer = try SFTTrainer(model: model, encoder: encoder, config: cfg)
+        let steps = trainer.stepsPerEpoch(examples.count) * cfg.epochs
+        context.log("sft: \(examples.count) examples (\(examples.filter(\.truncated).count) truncated), \(steps) steps, "
+                    + (cfg.lora == nil ? "full fine-tuning" : "LoRA r \(cfg.lora?.rank ?? 0)") + ", \(prompts.count) eval prompts")
+
+        let curveJSONL = try TrainingIO.createFile(context.output("curve.jsonl"))
+        let responsesFile = try TrainingIO.createFile(context.output("responses.jsonl"))
+        let logFile = try TrainingIO.createFile(context.output("log.jsonl"))
+        defer { for h in [curveJSONL, responsesFile, logFile] { try? h.close() } }
+        var csv = CurvePoint.csvHeader + "\n"
+        var curve: [CurvePoint] = []
+        let progress = context.progress("sft", total: steps)
+        let start = Date()
+        try trainer.train(examples, evalEvery: try p.int("eval_every"), evaluate: { point in
+            guard !prompts.isEmpty else { return }
+            let (points, rows) = try evaluator.evaluate(model, at: point)
+            for c in points {
+                try TrainingIO.append(c.json, to: curveJSONL)
+                csv += c.csvRow + "\n"
+                context.log("eval step \(point.step) [\(c.judge)]: compliance \(c.compliance.rate ?? 0), refusal \(c.refusal.rate ?? 0), empty \(c.empty.rate ?? 0)")
+            }
+            curve += points
+            for r in rows { try TrainingIO.append(r, to: responsesFile) }
+        }, onStep: { log in
+            try TrainingIO.append(log.json, to: logFile)
+            progress.advance()
+        })
+        progress.finish()
+        do { try Data(csv.utf8).write(to: context.output("curve.csv")) } catch {
+            throw StudyError.writeFailed(path: context.output("curve.csv").path, reason: "\(error)")
+        }
+        if cfg.lora != nil {
+            try model.saveLoRA(to: context.output("adapter/adapter_config.json").deletingLastPathComponent(),
+                               baseModelNameOrPath: modelURL.path)
+        }
+        let dtypeName = try p.string("save_dtype")
+        let dtype: SafeTensorsDType = dtypeName == "bf16" ? .bf16 : (dtypeName == "f16" ? .f16 : .f32)
+        try model.saveHF(to: context.output("model/config.json").deletingLastPathComponent(),
+                         sourceDirectory: TrainingIO.sourceDirectory(ckpt), dtype: dtype)
+        let summary: [String: Any] = [
+            "steps": steps, "examples": examples.count, "truncated": examples.filter(\.truncated).count,
+            "mode": cfg.lora == nil ? "full" : "lora", "seconds": Date().timeIntervalSince(start),
+            "eval_prompts": prompts.count, "evaluations": curve.map(\.json), "base_model": modelURL.path,
+        ]
+        try TrainingIO.writeJSON(summary, to: context.output("summary.json"))
+        var metrics: [String: Value] = ["steps": .int(steps), "examples": .int(examples.count)]
+        if let last = curve.last {
+            metrics["final_compliance"] = last.compliance.rate.map { .double($0) } ?? .null
+            metrics["final_refusal"] = last.refusal.rate.map { .double($0) } ?? .null
+            metrics["final_empty"] = last.empty.rate.map { .double($0) } ?? .null
+        }
+        try context.writeMetrics(metrics)
+    }
+}
