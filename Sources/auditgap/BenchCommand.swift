@@ -15,6 +15,7 @@ enum BenchCommand {
         switch which {
         case "matmul":
             return MatmulBench.run(json: args.flag("--json"), repeats: try args.int("--repeats") ?? 5)
+        case "pgd": return try PGDBench.run(json: args.flag("--json"), repeats: try args.int("--repeats") ?? 5)
         default:
             throw UsageError("unknown benchmark '\(which)'; available now: matmul. Usage: \(usage)")
         }

@@ -130,7 +130,7 @@ final class ReportTests: XCTestCase {
         XCTAssertFalse(html.contains("dissociated <x>"))                  // escaped everywhere
         XCTAssertTrue(html.contains("dissociated &lt;x&gt;"))
         XCTAssertTrue(html.contains("<title>Audit &lt;report&gt; &amp; friends</title>"))
-        XCTAssertFalse(html.contains("No data for this section"))
+        XCTAssertFalse(html.contains("Not part of this study"))
         let ids = report.figures.map(\.id)
         XCTAssertEqual(Set(report.figures.map(\.section)), ["behaviour", "fine-tuning", "perturbation", "lvs-bars"])
         XCTAssertTrue(ids.contains("behaviour-refusal-rates"))
@@ -149,7 +149,7 @@ final class ReportTests: XCTestCase {
 
     func testEmptyReportShowsNoDataSections() {
         let html = HTMLReport(inputs: ReportInputs(title: "empty")).html()
-        XCTAssertEqual(html.components(separatedBy: "No data for this section").count - 1, HTMLReport.sections.count)
+        XCTAssertEqual(html.components(separatedBy: "Not part of this study").count - 1, HTMLReport.sections.count)
     }
 
     func testReportWritesFiles() throws {

@@ -105,7 +105,7 @@ public struct HTMLReport: Sendable {
         return s + "</tbody>\n</table>\n"
     }
 
-    private let noData = "<p class=\"nodata\">No data for this section in this run.</p>\n"
+    private let noData = "<p class=\"nodata\">Not part of this study (no input for this section in this run).</p>\n"
 
     private func body(of id: String) -> String {
         switch id {

@@ -17,6 +17,9 @@ public enum StudyKinds {
         kinds.append(DissociateKind())
         kinds.append(SFTKind())
         // issue 7 (pgd, lvs, report) kinds:
+        kinds.append(PGDKind())
+        kinds.append(LVSKind())
+        kinds.append(ReportKind())
         return kinds
     }
 
