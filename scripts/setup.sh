@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Installs the system packages auditgap needs on Debian (skips what is present) and builds it.
+# Installs the system packages auditgap needs on Debian (skips what is present), builds a
+# release binary and fetches the default study's model and prompts (scripts/setup-default.sh;
+# skip with AUDITGAP_SKIP_DATA=1).
 set -euo pipefail
 need=()
 for pkg in libopenblas-dev libyaml-dev zlib1g-dev pkg-config; do
@@ -11,3 +13,6 @@ if [ ${#need[@]} -gt 0 ]; then
     $SUDO apt-get install -y "${need[@]}"
 fi
 swift build -c release "$@"
+if [ "${AUDITGAP_SKIP_DATA:-0}" != "1" ]; then
+    "$(dirname "${BASH_SOURCE[0]}")/setup-default.sh"
+fi
