@@ -132,8 +132,8 @@ public struct DissociateKind: StageKind {
         }
         progress.finish()
         let dtype: SafeTensorsDType = try p.string("save_dtype") == "bf16" ? .bf16 : (try p.string("save_dtype") == "f16" ? .f16 : .f32)
-        try model.saveHF(to: context.output("model/config.json").deletingLastPathComponent(),
-                         sourceDirectory: TrainingIO.sourceDirectory(ckpt), dtype: dtype)
+        try TrainingIO.saveHF(model, checkpoint: ckpt, to: context.output("model/config.json").deletingLastPathComponent(),
+                               dtype: dtype)
         try monitor.save(context.output("monitor.safetensors"))
         let last = logs.last
         let summary: [String: Any] = [

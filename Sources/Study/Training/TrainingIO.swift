@@ -3,6 +3,7 @@
 // tokenizer, (prompt, response) rows from JSONL, and JSONL/CSV writers.
 import Foundation
 import Models
+import Numerics
 import Pipeline
 import Tokenizers
 
@@ -51,6 +52,14 @@ public enum TrainingIO {
     /// The source directory whose tokenizer / config files a saved model copies (HF directories only).
     public static func sourceDirectory(_ ckpt: Checkpoint) -> URL? {
         ckpt.format == .gguf ? nil : ckpt.source
+    }
+
+    /// Saves `model` as an HF directory with its source's tokenizer (tokenizer files of an HF
+    /// source; `tokenizer_gguf.json` for a GGUF source, which has no tokenizer.json).
+    public static func saveHF(_ model: TransformerModel, checkpoint ckpt: Checkpoint, to directory: URL,
+                              dtype: SafeTensorsDType) throws {
+        try model.saveHF(to: directory, sourceDirectory: sourceDirectory(ckpt), dtype: dtype)
+        if ckpt.format == .gguf { try GGUFTokenizerFile.write(ckpt.tokenizer.ggufMetadata, to: directory) }
     }
 
     /// JSONL objects of a file (or of every `.jsonl` file directly inside a directory, sorted).
