@@ -10,12 +10,22 @@ import Pipeline
 /// Builds scorers and judges from stage parameter values.
 public enum ScorerSpecs {
     /// Scorers from a `scores:` list (a single string or map is accepted as a one-entry list).
-    public static func scorers(_ value: Value, param: String = "scores") throws -> [any HarmlessnessScorer] {
+    /// A map with `kind` (`reward`, `probe`, `guard`, `external`) is built by `JudgeSetup` with the
+    /// same keys as in the `judge` kind (model-backed scorers read their models and probe from
+    /// `context`'s inputs, e.g. `{name: audit, kind: probe, model_input: audit_model}`).
+    public static func scorers(_ value: Value, param: String = "scores", context: StageContext? = nil) throws -> [any HarmlessnessScorer] {
         let entries = value.listValue ?? [value]
         var out: [any HarmlessnessScorer] = []
         for (i, e) in entries.enumerated() {
             let at = "\(param)[\(i)]"
-            if let s = e.stringValue {
+            if let m = e.mapValue, m["kind"] != nil {
+                guard let context else { throw StudyError.invalidConfiguration("\(at): model-backed scorers need a stage context") }
+                let configured = try JudgeSetup.judges(context, [try ParamMap(e, path: at)])
+                guard let scorer = configured.first?.scorer else {
+                    throw StudyError.invalidConfiguration("\(at): judge kind '\(m["kind"]?.description ?? "")' gives no harmlessness score; use reward, probe, guard or external with score_only")
+                }
+                out.append(scorer)
+            } else if let s = e.stringValue {
                 switch s {
                 case "lexical": out.append(LexicalRefusalScorer())
                 case "lexical-gcg": out.append(LexicalRefusalScorer(judge: LexicalRefusalJudge(mode: .gcg), name: "lexical-gcg"))

@@ -34,14 +34,16 @@ public struct PGDKind: StageKind {
                       doc: "prompt-set types to attack"),
             ParamSpec("prompts_file", .string, doc: "file inside the prompts input directory"),
             ParamSpec("scores", .any, default: .list([.string("lexical")]),
-                      doc: "harmlessness scorers: lexical, lexical-gcg or {name:, command:} maps"),
+                      doc: "harmlessness scorers: lexical, lexical-gcg, {name:, command:} maps, or judge-style maps {name:, kind: reward|probe|guard, model_input: scorer_model, ...}"),
             ParamSpec("judge", .any, default: .string("lexical"), doc: "refusal/compliance judge: lexical, lexical-gcg or {name:, command:, aliases:}"),
         ])
     }
 
     public var inputs: InputsDeclaration {
         .named([InputSpec("prompts", doc: "prompt set (JSONL rows id, prompt, source, type)"),
-                InputSpec("model", required: false, doc: "model artifact (HF directory)")])
+                InputSpec("model", required: false, doc: "model artifact (HF directory)"),
+                InputSpec("probe", required: false, doc: "audit probe artifact for a {kind: probe} score"),
+                InputSpec("scorer_model", required: false, doc: "model of a model-backed score (model_input: scorer_model)")])
     }
 
     public var outputs: OutputsDeclaration { .fixed(["records.jsonl", "metrics.json"]) }
@@ -68,7 +70,7 @@ public struct PGDKind: StageKind {
     public func run(_ context: StageContext) throws {
         let p = context.params
         let options = try Self.options(p)
-        let scorers = try ScorerSpecs.scorers(p.has("scores") ? try p.value("scores") : .list([.string("lexical")]))
+        let scorers = try ScorerSpecs.scorers(p.has("scores") ? try p.value("scores") : .list([.string("lexical")]), context: context)
         let judge = try ScorerSpecs.judge(p.has("judge") ? try p.value("judge") : .string("lexical"))
         let modelName = try AttackStageIO.modelName(context)
         let promptsURL = try StageSupport.inputFile(context, "prompts", preferred: p.has("prompts_file") ? [try p.string("prompts_file")] : ["prompts.jsonl"])

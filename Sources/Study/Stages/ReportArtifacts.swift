@@ -16,6 +16,13 @@ import Foundation
 import Pipeline
 
 enum ReportArtifacts {
+    /// One judge's table in the `behavior` kind's rates.json.
+    struct JudgeRatesTable: Decodable {
+        var judge: String
+        var labelKind: String?
+        var groups: [BehaviourRates]
+    }
+
     /// A display name for an upstream artifact.
     static func name(of url: URL) -> String {
         guard let l = AttackStageIO.lineage(of: url) else { return url.deletingPathExtension().lastPathComponent }
@@ -53,6 +60,11 @@ enum ReportArtifacts {
             if let rates = fs.first(where: { $0.lastPathComponent == "rates.json" }).flatMap({ decode([BehaviourRates].self, $0) }) {
                 return ModelBehaviour(model: name, rates: rates)
             }
+            // The `behavior` kind's rates.json: one table per judge; the first refusal-labelled judge's rows.
+            if let tables = fs.first(where: { $0.lastPathComponent == "rates.json" }).flatMap({ decode([JudgeRatesTable].self, $0) }),
+               let table = tables.first(where: { $0.labelKind != "safety" }) ?? tables.first {
+                return ModelBehaviour(model: name, rates: table.groups)
+            }
             for f in fs where f.pathExtension == "jsonl" {
                 let objs = try StageSupport.readObjects(f)
                 let judged = objs.compactMap { r -> JudgedResponse? in
@@ -70,7 +82,7 @@ enum ReportArtifacts {
         urls.compactMap { url in
             for f in files(url) where f.pathExtension == "json" && f.lastPathComponent != "lineage.json" {
                 guard let v = json(f), let auroc = number(v.value(at: "auroc")) else { continue }
-                let gap = number(v.value(at: "gap")) ?? number(v.value(at: "calibrated_gap"))
+                let gap = number(v.value(at: "gap")) ?? number(v.value(at: "calibrated_gap")) ?? number(v.value(at: "calibratedGap"))
                 let n = number(v.value(at: "count")) ?? number(v.value(at: "n")) ?? 0
                 return ProbeSummary(model: v.value(at: "model")?.scalarText ?? name(of: url), auroc: auroc, gap: gap, count: Int(n))
             }
