@@ -56,6 +56,10 @@ final class SmokeStudyTests: XCTestCase {
         XCTAssertTrue(html.contains("<svg"), "report has no SVG figure")
         let table = try String(contentsOf: reportDir.appendingPathComponent("lvs_table.md"), encoding: .utf8)
         XCTAssertTrue(table.contains("dissociated") && table.contains("base"), table)
+        let summary = try String(contentsOf: reportDir.appendingPathComponent("summary.txt"), encoding: .utf8)
+        for section in ["Behaviour", "behavior_dissociated", "Audit probe", "audit_harmful", "Fine-tuning curves", "LVS (mean"] {
+            XCTAssertTrue(summary.contains(section), "summary.txt lacks \(section):\n\(summary)")
+        }
 
         // 2. A second run executes nothing.
         let second = try run(dir)
