@@ -19,9 +19,21 @@ public struct StudySummary {
 
     static func pad(_ s: String, _ n: Int) -> String { s.count >= n ? s : s + String(repeating: " ", count: n - s.count) }
 
+    /// `text` broken into lines of at most `width` characters at spaces.
+    static func wrap(_ text: String, width: Int) -> String {
+        var lines: [String] = [], line = ""
+        for word in text.split(separator: " ") {
+            if !line.isEmpty && line.count + 1 + word.count > width { lines.append(line); line = "" }
+            line += (line.isEmpty ? "" : " ") + word
+        }
+        if !line.isEmpty { lines.append(line) }
+        return lines.joined(separator: "\n")
+    }
+
     /// The summary text.
     public var text: String {
         var out = inputs.title + "\n"
+        if !inputs.subtitle.isEmpty { out += Self.wrap(inputs.subtitle, width: 100) + "\n" }
         if !inputs.behaviour.isEmpty {
             out += "\nBehaviour (lexical judge; 95% Wilson intervals)\n"
             out += Self.pad("model", 24) + Self.pad("harmful refused", 26) + Self.pad("harmful complied", 26) + "benign over-refused\n"
