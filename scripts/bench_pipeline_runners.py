@@ -12,6 +12,7 @@ Prints one line per (tool, size, command) with the median wall time of --repeats
 """
 import argparse
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -72,13 +73,21 @@ rule copy:
 """)
 
 
-def timed(cmd, cwd, env):
+def child_cpu():
+    u = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return u.ru_utime + u.ru_stime
+
+
+def timed(cmd, cwd, env, with_cpu=False):
+    """Wall time (and CPU time, user + system, of the command and its children)."""
+    c0 = child_cpu()
     t0 = time.perf_counter()
     r = subprocess.run(cmd, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     dt = time.perf_counter() - t0
+    cpu = child_cpu() - c0
     if r.returncode != 0:
         raise SystemExit(f"{' '.join(cmd)} failed in {cwd}: {r.stderr.decode()[-2000:]}")
-    return dt
+    return (dt, cpu) if with_cpu else dt
 
 
 def main():
@@ -106,9 +115,11 @@ def main():
                     cmds = {"status (-n)": ["snakemake", "-n", "-c1"], "no-op run": ["snakemake", "-c1"]}
                 print(f"{tool} {n} instances: first run {first:.1f} s", flush=True)
                 for label, cmd in cmds.items():
-                    times = [timed(cmd, root, env) for _ in range(args.repeats)]
-                    print(f"{tool} {n} instances: {label} median {statistics.median(times) * 1000:.0f} ms "
-                          f"(runs: {', '.join(f'{t:.2f}' for t in times)} s)", flush=True)
+                    runs = [timed(cmd, root, env, with_cpu=True) for _ in range(args.repeats)]
+                    wall = statistics.median(t for t, _ in runs)
+                    cpu = statistics.median(c for _, c in runs)
+                    print(f"{tool} {n} instances: {label} median {wall * 1000:.0f} ms wall, {cpu * 1000:.0f} ms CPU "
+                          f"(walls: {', '.join(f'{t:.2f}' for t, _ in runs)} s; load {os.getloadavg()[0]:.1f})", flush=True)
             finally:
                 shutil.rmtree(root, ignore_errors=True)
 

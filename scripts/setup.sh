@@ -10,7 +10,7 @@ done
 if [ ${#need[@]} -gt 0 ]; then
     SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
     $SUDO apt-get update
-    $SUDO apt-get install -y "${need[@]}"
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y "${need[@]}"
 fi
 swift build -c release "$@"
 if [ "${AUDITGAP_SKIP_DATA:-0}" != "1" ]; then

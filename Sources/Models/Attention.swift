@@ -140,7 +140,8 @@ extension ModelOps {
                         let ptrs = AttentionPointers(q: pq.baseAddress!, k: ck.baseAddress!, v: cv.baseAddress!,
                                                      out: po.baseAddress!)
                         let work = b * h
-                        let chunks = min(work, Threading.defaultCount)
+                        // Small problems (decoding one token) stay on this thread: dispatch costs more.
+                        let chunks = work * t * s * dh < 1 << 18 ? 1 : min(work, Threading.defaultCount)
                         DispatchQueue.concurrentPerform(iterations: chunks) { chunk in
                             var scores = [Float](repeating: 0, count: t * s)
                             scores.withUnsafeMutableBufferPointer { sc in

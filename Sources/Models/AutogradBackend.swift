@@ -56,6 +56,8 @@ final class AutogradBackend: BlockBackend {
         return y
     }
 
+    func projections(_ x: Variable, _ modules: [String]) -> [Variable] { modules.map { linear(x, $0) } }
+
     func norm(_ x: Variable, _ module: String) -> Variable {
         let eps = Float(model.config.normEps)
         switch model.spec.norm {

@@ -14,6 +14,8 @@ protocol BlockBackend: AnyObject {
     associatedtype Value
     /// x W^T + b (+ LoRA) for the linear module at `module`.
     func linear(_ x: Value, _ module: String) -> Value
+    /// Several linears of the same input (q/k/v, gate/up); backends may fuse them.
+    func projections(_ x: Value, _ modules: [String]) -> [Value]
     /// The family's normalisation with the weights at `module`.
     func norm(_ x: Value, _ module: String) -> Value
     func add(_ a: Value, _ b: Value) -> Value
@@ -28,14 +30,15 @@ protocol BlockBackend: AnyObject {
 /// Runs decoder block `layer` described by `spec` on the residual stream `x`.
 func runBlock<Backend: BlockBackend>(_ be: Backend, spec: BlockSpec, layer: Int, x: Backend.Value) -> Backend.Value {
     let h = be.norm(x, spec.attnNorm)
-    let q = be.linear(h, spec.q), k = be.linear(h, spec.k), v = be.linear(h, spec.v)
-    var a = be.linear(be.attention(q: q, k: k, v: v, layer: layer, window: spec.window), spec.o)
+    let qkv = be.projections(h, [spec.q, spec.k, spec.v])
+    var a = be.linear(be.attention(q: qkv[0], k: qkv[1], v: qkv[2], layer: layer, window: spec.window), spec.o)
     if let post = spec.attnPostNorm { a = be.norm(a, post) }
     let x1 = be.add(x, a)
     let h2 = be.norm(x1, spec.mlpNorm)
     let inner: Backend.Value
     if let gate = spec.gate {
-        inner = be.gated(gate: be.linear(h2, gate), up: be.linear(h2, spec.up))
+        let gu = be.projections(h2, [gate, spec.up])
+        inner = be.gated(gate: gu[0], up: gu[1])
     } else {
         inner = be.activate(be.linear(h2, spec.up))
     }

@@ -48,6 +48,12 @@ final class InferenceBackend: BlockBackend {
         return y
     }
 
+    func projections(_ x: Tensor, _ modules: [String]) -> [Tensor] {
+        guard let fused = model.fusedProjection(modules) else { return modules.map { linear(x, $0) } }
+        let y = ModelOps.linear(x, fused.weight, bias: fused.bias)
+        return ModelOps.splitColumns(y, widths: fused.widths)
+    }
+
     func norm(_ x: Tensor, _ module: String) -> Tensor {
         let eps = Float(model.config.normEps)
         switch model.spec.norm {

@@ -31,6 +31,21 @@ public enum ModelOps {
         return out
     }
 
+    /// Splits the columns of y [N, sum(widths)] into [N, w] tensors.
+    public static func splitColumns(_ y: Tensor, widths: [Int]) -> [Tensor] {
+        let n = y.shape[0], total = y.shape[1]
+        var start = 0
+        return widths.map { w in
+            defer { start += w }
+            let from = start
+            return Tensor(shape: [n, w]) { out in
+                y.withUnsafeBufferPointer { py in
+                    for r in 0..<n { (out.baseAddress! + r * w).update(from: py.baseAddress! + r * total + from, count: w) }
+                }
+            }
+        }
+    }
+
     /// out += scale * (x A^T) B^T: the low-rank LoRA update; a [r, in], b [out, r].
     public static func addLowRank(_ out: inout Tensor, _ x: Tensor, a: Tensor, b: Tensor, scale: Float) {
         let mid = linear(x, a)

@@ -28,6 +28,8 @@ public final class TransformerModel: @unchecked Sendable {
     public var weights: [String: Tensor] { parameters.mapValues(\.value) }
     /// RoPE frequencies (nil for GPT-2).
     let rope: RotaryEmbedding?
+    /// Fused q/k/v and gate/up weights of the inference path.
+    let fusedCache = FusedProjectionCache()
 
     /// Builds a model from a config and weights keyed by Hugging Face names; checks that every
     /// weight the architecture needs is present with the right shape.

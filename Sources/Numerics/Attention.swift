@@ -136,6 +136,7 @@ extension Kernels {
                 }
             }
         }
+        withExtendedLifetime((dS, raw)) {}  // scratch buffers were used through raw pointers
         return (dq, dk, dv)
     }
 

@@ -153,12 +153,16 @@ extension Kernels {
         return out
     }
 
-    /// `f(x)` elementwise; parallel for large tensors.
+    /// Relative per-element cost of a transcendental function (exp, tanh, erf) versus an add,
+    /// used to decide when a map is worth splitting across threads.
+    public static let transcendentalCost = 8
+
+    /// `f(x)` elementwise; parallel for large tensors (`cost` = relative per-element work).
     @inlinable
-    public static func map(_ x: Tensor, _ f: (Float) -> Float) -> Tensor {
+    public static func map(_ x: Tensor, cost: Int = 1, _ f: (Float) -> Float) -> Tensor {
         var out = Tensor(uninitialized: x.shape)
         let po = out.mutablePointer(), px = x.basePointer
-        Threading.parallelChunks(x.count) { r in
+        Threading.parallelChunks(x.count, costPerItem: cost) { r in
             for i in r { po[i] = f(px[i]) }
         }
         return out
@@ -166,11 +170,11 @@ extension Kernels {
 
     /// `f(x, y)` elementwise for two same-shaped tensors.
     @inlinable
-    public static func zipMap(_ x: Tensor, _ y: Tensor, _ f: (Float, Float) -> Float) -> Tensor {
+    public static func zipMap(_ x: Tensor, _ y: Tensor, cost: Int = 1, _ f: (Float, Float) -> Float) -> Tensor {
         precondition(x.count == y.count, "zipMap: sizes differ \(x.shape) vs \(y.shape)")
         var out = Tensor(uninitialized: x.shape)
         let po = out.mutablePointer(), px = x.basePointer, py = y.basePointer
-        Threading.parallelChunks(x.count) { r in
+        Threading.parallelChunks(x.count, costPerItem: cost) { r in
             for i in r { po[i] = f(px[i], py[i]) }
         }
         return out

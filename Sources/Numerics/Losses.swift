@@ -10,13 +10,44 @@ extension Kernels {
     public static func targetLogProbabilities(_ logits: Tensor, targets: [Int], ignoreIndex: Int = -100) -> [Float] {
         let v = logits.shape.last ?? 1, n = logits.count / Swift.max(v, 1)
         precondition(targets.count == n, "targetLogProbabilities: \(targets.count) targets for \(n) rows")
-        let pl = logits.basePointer
-        return (0..<n).map { r in
-            let t = targets[r]
-            if t == ignoreIndex { return 0 }
+        for t in targets where t != ignoreIndex {
             precondition(t >= 0 && t < v, "target \(t) outside vocabulary 0..<\(v)")
-            return pl[r * v + t] - logSumExp(pl + r * v, v)
         }
+        let pl = logits.basePointer
+        var out = [Float](repeating: 0, count: n)
+        out.withUnsafeMutableBufferPointer { po in
+            let base = po.baseAddress!
+            Threading.parallelChunks(n, costPerItem: v * transcendentalCost) { rows in
+                for r in rows where targets[r] != ignoreIndex {
+                    base[r] = pl[r * v + targets[r]] - logSumExp(pl + r * v, v)
+                }
+            }
+        }
+        return out
+    }
+
+    /// Per-row KL(softmax(reference) || softmax(logits)) summed over the last axis ([N, V] -> [N]).
+    public static func rowKLDivergence(reference: Tensor, logits: Tensor) -> [Double] {
+        let v = logits.shape.last ?? 1, n = logits.count / Swift.max(v, 1)
+        let pr = reference.basePointer, pl = logits.basePointer
+        var out = [Double](repeating: 0, count: n)
+        out.withUnsafeMutableBufferPointer { po in
+            let base = po.baseAddress!
+            Threading.parallelChunks(n, costPerItem: v * 2 * transcendentalCost) { rows in
+                for r in rows {
+                    let a = pr + r * v, b = pl + r * v
+                    let lseA = logSumExp(a, v), lseB = logSumExp(b, v)
+                    var s: Double = 0
+                    for j in 0..<v {
+                        let la = a[j] - lseA
+                        let p = Foundation.exp(la)
+                        if p > 0 { s += Double(p) * Double(la - (b[j] - lseB)) }
+                    }
+                    base[r] = s
+                }
+            }
+        }
+        return out
     }
 }
 
@@ -56,19 +87,9 @@ extension Ops {
         let v = logits.shape.last ?? 1, n = logits.value.count / Swift.max(v, 1)
         if let mask { precondition(mask.count == n, "klDivergence: mask has \(mask.count) rows, logits \(n)") }
         let rows = (0..<n).filter { mask?[$0] ?? true }
-        let pr = referenceLogits.basePointer, pl = logits.value.basePointer
+        let perRow = Kernels.rowKLDivergence(reference: referenceLogits, logits: logits.value)
         var total: Double = 0
-        for r in rows {
-            let a = pr + r * v, b = pl + r * v
-            let lseA = Kernels.logSumExp(a, v), lseB = Kernels.logSumExp(b, v)
-            var s: Double = 0
-            for j in 0..<v {
-                let la = a[j] - lseA
-                let p = Foundation.exp(la)
-                if p > 0 { s += Double(p) * Double(la - (b[j] - lseB)) }
-            }
-            total += s
-        }
+        for r in rows { total += perRow[r] }
         let y = Tensor(scalar: rows.isEmpty ? 0 : Float(total / Double(rows.count)))
         guard Autograd.records(logits) else { return Variable(y) }
         let vl = logits.value, ref = referenceLogits
@@ -76,14 +97,18 @@ extension Ops {
             var dx = Tensor(zeros: vl.shape)
             guard !rows.isEmpty else { return [dx] }
             let w = g.item / Float(rows.count), pd = dx.mutablePointer()
-            let pr = ref.basePointer, pl = vl.basePointer
-            var refRow = [Float](repeating: 0, count: v)
-            for r in rows {
-                let dst = pd + r * v
-                Kernels.softmaxRow(pl + r * v, dst, v)
-                refRow.withUnsafeMutableBufferPointer { Kernels.softmaxRow(pr + r * v, $0.baseAddress!, v) }
-                for j in 0..<v { dst[j] = w * (dst[j] - refRow[j]) }
-            }
+            // p_ref is softmax(reference) written into dx first, then dx = w * (p - p_ref).
+            let pRef = Kernels.softmax(ref.reshaped(vl.shape))
+            let pr = pRef.basePointer, pl = vl.basePointer
+            withExtendedLifetime(pRef) { rows.withUnsafeBufferPointer { selected in
+                Threading.parallelChunks(selected.count, costPerItem: v * Kernels.transcendentalCost) { range in
+                    for i in range {
+                        let r = selected[i], dst = pd + r * v, q = pr + r * v
+                        Kernels.softmaxRow(pl + r * v, dst, v)
+                        for j in 0..<v { dst[j] = w * (dst[j] - q[j]) }
+                    }
+                }
+            } }
             return [dx]
         }
     }
@@ -114,7 +139,7 @@ extension Ops {
         let diff = Kernels.zipMap(prediction.value, target) { $0 - $1 }
         let pd = diff.basePointer
         var total: Double = 0
-        for i in 0..<n { total += Double(pd[i] * pd[i]) }
+        withExtendedLifetime(diff) { for i in 0..<n { total += Double(pd[i] * pd[i]) } }
         let y = Tensor(scalar: n == 0 ? 0 : Float(total / Double(n)))
         guard Autograd.records(prediction) else { return Variable(y) }
         return Variable(y, parents: [prediction]) { g, _ in

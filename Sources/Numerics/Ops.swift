@@ -9,6 +9,19 @@ import Foundation
 /// Namespace of differentiable operations.
 public enum Ops {}
 
+extension Ops {
+    /// Defines a differentiable op outside this module: `value` was computed from `inputs`;
+    /// `backward(gradOut, needs)` returns one gradient per input (nil where `needs[i]` is
+    /// false or the input gets none), each with its input's element count. Records nothing
+    /// when gradients are disabled or no input requires one. The closure must capture
+    /// tensors, not Variables (a captured Variable would keep the tape alive recursively).
+    public static func custom(_ value: Tensor, inputs: [Variable],
+                              backward: @escaping (Tensor, [Bool]) -> [Tensor?]) -> Variable {
+        guard Autograd.records(inputs) else { return Variable(value) }
+        return Variable(value, parents: inputs, backward: backward)
+    }
+}
+
 // MARK: - Arithmetic with broadcasting
 
 extension Ops {
@@ -94,14 +107,14 @@ public prefix func - (a: Variable) -> Variable { Ops.negate(a) }
 extension Ops {
     /// Elementwise exp.
     public static func exp(_ x: Variable) -> Variable {
-        let y = Kernels.map(x.value) { Foundation.exp($0) }
+        let y = Kernels.exp(x.value)
         guard Autograd.records(x) else { return Variable(y) }
         return Variable(y, parents: [x]) { g, _ in [Kernels.zipMap(g, y) { $0 * $1 }] }
     }
 
     /// Elementwise natural log.
     public static func log(_ x: Variable) -> Variable {
-        let y = Kernels.map(x.value) { Foundation.log($0) }
+        let y = Kernels.log(x.value)
         guard Autograd.records(x) else { return Variable(y) }
         let vx = x.value
         return Variable(y, parents: [x]) { g, _ in [Kernels.zipMap(g, vx) { $0 / $1 }] }
@@ -109,25 +122,25 @@ extension Ops {
 
     /// Elementwise tanh.
     public static func tanh(_ x: Variable) -> Variable {
-        let y = Kernels.map(x.value) { Foundation.tanh($0) }
+        let y = Kernels.tanh(x.value)
         guard Autograd.records(x) else { return Variable(y) }
         return Variable(y, parents: [x]) { g, _ in [Kernels.zipMap(g, y) { $0 * (1 - $1 * $1) }] }
     }
 
     /// Elementwise logistic sigmoid.
     public static func sigmoid(_ x: Variable) -> Variable {
-        let y = Kernels.map(x.value) { Kernels.sigmoid($0) }
+        let y = Kernels.sigmoid(x.value)
         guard Autograd.records(x) else { return Variable(y) }
         return Variable(y, parents: [x]) { g, _ in [Kernels.zipMap(g, y) { $0 * $1 * (1 - $1) }] }
     }
 
     /// SiLU (swish): x * sigmoid(x).
     public static func silu(_ x: Variable) -> Variable {
-        let y = Kernels.map(x.value) { $0 * Kernels.sigmoid($0) }
+        let y = Kernels.silu(x.value)
         guard Autograd.records(x) else { return Variable(y) }
         let vx = x.value
         return Variable(y, parents: [x]) { g, _ in
-            [Kernels.zipMap(g, vx) { gi, xi in
+            [Kernels.zipMap(g, vx, cost: Kernels.transcendentalCost) { gi, xi in
                 let s = Kernels.sigmoid(xi)
                 return gi * s * (1 + xi * (1 - s))
             }]
@@ -136,18 +149,18 @@ extension Ops {
 
     /// GELU, exact (erf) or tanh-approximate.
     public static func gelu(_ x: Variable, approximate: Bool) -> Variable {
-        let y = approximate ? Kernels.map(x.value, Kernels.geluTanh) : Kernels.map(x.value, Kernels.geluExact)
+        let y = Kernels.gelu(x.value, approximate: approximate)
         guard Autograd.records(x) else { return Variable(y) }
         let vx = x.value
         return Variable(y, parents: [x]) { g, _ in
-            [approximate ? Kernels.zipMap(g, vx) { $0 * Kernels.geluTanhGrad($1) }
-                         : Kernels.zipMap(g, vx) { $0 * Kernels.geluExactGrad($1) }]
+            [approximate ? Kernels.zipMap(g, vx, cost: Kernels.transcendentalCost) { $0 * Kernels.geluTanhGrad($1) }
+                         : Kernels.zipMap(g, vx, cost: Kernels.transcendentalCost) { $0 * Kernels.geluExactGrad($1) }]
         }
     }
 
     /// Soft-capping: cap * tanh(x / cap).
     public static func softcap(_ x: Variable, cap: Float) -> Variable {
-        let y = Kernels.map(x.value) { cap * Foundation.tanh($0 / cap) }
+        let y = Kernels.softcap(x.value, cap: cap)
         guard Autograd.records(x) else { return Variable(y) }
         return Variable(y, parents: [x]) { g, _ in
             [Kernels.zipMap(g, y) { gi, yi in let t = yi / cap; return gi * (1 - t * t) }]
@@ -267,9 +280,9 @@ extension Ops {
 
     /// Linear layer: x [..., In] times weight [Out, In] (PyTorch layout) plus bias [Out].
     public static func linear(_ x: Variable, weight: Variable, bias: Variable? = nil) -> Variable {
-        let inF = weight.shape[1], outF = weight.shape[0]
-        precondition(weight.value.rank == 2 && x.shape.last == inF,
+        precondition(weight.value.rank == 2 && x.shape.last == weight.shape[1] && weight.shape[1] > 0,
                      "linear: input \(x.shape) does not match weight \(weight.shape) ([out, in])")
+        let inF = weight.shape[1], outF = weight.shape[0]
         if let bias { precondition(bias.value.count == outF, "linear: bias \(bias.shape) for \(outF) outputs") }
         let rows = x.value.count / inF
         var outShape = x.shape

@@ -134,7 +134,7 @@ public final class SGD: Optimizer {
                     if var buf = buffers.removeValue(forKey: key) {
                         let mom = momentum
                         let pb = buf.mutablePointer(), pd = d.basePointer
-                        for i in 0..<buf.count { pb[i] = mom * pb[i] + pd[i] }
+                        withExtendedLifetime(d) { for i in 0..<buf.count { pb[i] = mom * pb[i] + pd[i] } }
                         d = buf
                     } else {
                         d = d.copy()

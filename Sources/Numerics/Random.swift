@@ -1,4 +1,8 @@
 // Seeded, platform-independent random numbers (SplitMix64): same seed, same numbers everywhere.
+// Also seeded tensor initialisers, dropout masks and a Fisher-Yates shuffle.
+//
+// Dimension legend: random tensors are filled element by element in row-major order, so a
+// tensor's values depend only on the seed, the shape and the calls made before it.
 import Foundation
 
 /// SplitMix64 generator (Steele, Lea, Flood 2014); 64-bit state, no platform dependence.

@@ -26,9 +26,13 @@ public enum Threading {
     /// `nonisolated(unsafe)` because it is a plain configuration value read by kernels.
     nonisolated(unsafe) public static var kernelThreads: Int = defaultCount
 
-    /// Element count below which elementwise kernels stay on the calling thread (measured:
-    /// spawning work on 2 cores only pays off from a few hundred thousand floats).
-    public static let parallelThreshold = 1 << 18
+    /// Work (elements x relative cost) below which kernels stay on the calling thread.
+    /// Measured on the shared 2-core development VM (docs/BENCHMARKS.md): a memory-bound
+    /// add gains little from a second core, and when the machine is busy a helper thread
+    /// that is preempted mid-chunk stalls the caller for a scheduling round (milliseconds).
+    /// So only work that takes several milliseconds serially is split: 4M adds, 512K
+    /// transcendental maps (cost 8), or softmax / cross-entropy rows over large vocabularies.
+    public static let parallelThreshold = 1 << 22
 
     /// Runs `body` over `0..<n` split into contiguous chunks, in parallel across
     /// `kernelThreads` threads when `n * costPerItem >= parallelThreshold`, else inline.

@@ -84,8 +84,12 @@ public final class StatCache: @unchecked Sendable {
 
     private var loaded = false
 
-    public init(path: String?) {
+    private let persist: Bool
+
+    /// A cache read from `path`; written back by `save()` only when `persist`.
+    public init(path: String?, persist: Bool = true) {
         self.path = path
+        self.persist = persist
     }
 
     /// Reads the persisted cache on first use (a no-op status without file inputs never pays for it).
@@ -155,7 +159,7 @@ public final class StatCache: @unchecked Sendable {
     public func save() {
         lock.lock()
         defer { lock.unlock() }
-        guard dirty, let path else { return }
+        guard dirty, persist, let path else { return }
         var m: [String: Value] = [:]
         for (k, e) in entries where FileManager.default.fileExists(atPath: k) {
             m[k] = .list([.int(e.size), .int(e.mtime), .int(Int(Int64(bitPattern: e.inode))), .string(e.hash)])

@@ -11,7 +11,7 @@ struct InterpolationScope {
     func resolve(_ node: YAMLNode, key: String) throws -> Value {
         switch node.content {
         case let .scalar(text, plain):
-            guard text.contains("${") else { return plain ? YAMLNode.resolvePlain(text) : .string(text) }
+            guard InterpolationScope.mayInterpolate(text) else { return plain ? YAMLNode.resolvePlain(text) : .string(text) }
             return try resolveString(text, at: node.location, key: key)
         case let .sequence(items):
             return .list(try items.enumerated().map { try resolve($1, key: "\(key)[\($0)]") })
@@ -23,6 +23,16 @@ struct InterpolationScope {
             }
             return .map(m)
         }
+    }
+
+    /// Whether `text` contains `${` (a byte scan; Foundation's `contains` is slow on this hot path).
+    static func mayInterpolate(_ text: String) -> Bool {
+        var prev: UInt8 = 0
+        for b in text.utf8 {
+            if prev == UInt8(ascii: "$") && b == UInt8(ascii: "{") { return true }
+            prev = b
+        }
+        return false
     }
 
     /// Resolves the interpolations in a string.

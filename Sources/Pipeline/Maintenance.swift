@@ -38,10 +38,10 @@ extension ArtifactStore {
         var keep = Set<String>()
         for planner in planners {
             for s in try planner.status() {
-                if let k = s.key { keep.insert(k) }
-                if s.key == nil || s.state != .fresh,
-                   let r = readRef(pipelineID: planner.pipelineID, instance: s.name), let k = r["key"]?.stringValue {
-                    if s.key == nil { keep.insert(k) }
+                if let k = s.key {
+                    keep.insert(k)
+                } else if let r = readRef(pipelineID: planner.pipelineID, instance: s.name), let k = r["key"]?.stringValue {
+                    keep.insert(k)
                 }
             }
         }

@@ -36,6 +36,8 @@ public enum PipelineError: Error, CustomStringConvertible, Sendable {
     case corruptObject(key: String, problems: [String])
     /// A command was used wrongly (names an instance that does not exist, and so on).
     case usage(String)
+    /// A cluster executor problem: no sbatch, a rejected submission, a store the nodes cannot see.
+    case cluster(String)
 
     public var description: String {
         switch self {
@@ -50,6 +52,8 @@ public enum PipelineError: Error, CustomStringConvertible, Sendable {
         case let .corruptObject(key, problems):
             return "object \(key) is corrupted: " + problems.joined(separator: "; ")
         case let .usage(message):
+            return message
+        case let .cluster(message):
             return message
         }
     }

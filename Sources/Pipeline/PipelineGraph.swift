@@ -64,6 +64,11 @@ public struct PipelineGraph: Sendable {
             kinds[stage.name] = kind
             combos[stage.name] = try PipelineGraph.expandMatrix(stage, scope: globalScope)
         }
+        for (kind, loc) in spec.defaultsLocations.sorted(by: { $0.key < $1.key }) where registry.kind(named: kind) == nil {
+            throw PipelineError.spec(.unknownStageKind, loc, key: "defaults.\(kind)",
+                                     message: "defaults for unknown stage kind '\(kind)'" + Suggest.hint(kind, registry.names)
+                                         + "; available: " + registry.names.joined(separator: ", "))
+        }
         // 2. Stage-level references, missing stages, cycles.
         var stageDeps: [String: [(String, SourceLocation)]] = [:]
         for stage in spec.stages {
@@ -229,7 +234,7 @@ public struct PipelineGraph: Sendable {
                                              + (names.isEmpty ? " (this kind takes no params)" : "; expected one of: " + names.joined(separator: ", ")))
             }
             var v = try scope.resolve(p.value, key: key)
-            if case .string = ps.type, p.value.scalarText?.contains("${") ?? false {
+            if case .string = ps.type, InterpolationScope.mayInterpolate(p.value.scalarText ?? "") {
                 switch v {
                 case .int, .double, .bool: v = .string(v.description)  // "${params.n}" into a string param
                 default: break

@@ -31,6 +31,8 @@ public struct StageSpec: Sendable {
     public var seed: Int?
     /// The directory relative file inputs resolve against (the file that declared the stage).
     public var directory: String
+    /// Slurm resources (`resources:`), used by the Slurm executor only.
+    public var resources: StageResources? = nil
 }
 
 /// A parsed pipeline: global params, per-kind defaults, stages; includes already merged.
@@ -43,10 +45,14 @@ public struct PipelineSpec: Sendable {
     public var seed: Int = 0
     /// kind name -> default params for every stage of that kind.
     public var defaults: [String: [YAMLNode.Pair]] = [:]
+    /// kind name -> where its defaults were declared (for errors).
+    public var defaultsLocations: [String: SourceLocation] = [:]
     public var stages: [StageSpec] = []
+    /// kind name -> Slurm resources for every stage of that kind (top-level `resources:`).
+    public var kindResources: [String: SlurmResources] = [:]
 
-    static let topKeys = ["params", "stages", "include", "defaults", "seed"]
-    static let stageKeys = ["kind", "inputs", "params", "matrix", "outputs", "seed", "doc"]
+    static let topKeys = ["params", "stages", "include", "defaults", "seed", "resources"]
+    static let stageKeys = ["kind", "inputs", "params", "matrix", "outputs", "seed", "doc", "resources"]
 
     /// Loads a pipeline file and its includes.
     public static func load(path: String) throws -> PipelineSpec {
@@ -126,6 +132,17 @@ public struct PipelineSpec: Sendable {
                         merged.append(r)
                     }
                     defaults[kind] = merged
+                    defaultsLocations[kind] = q.key.location
+                }
+            case "resources":
+                guard let ps = p.value.pairs else {
+                    throw PipelineError.spec(.wrongType, p.value.location, key: "resources",
+                                             message: "expected a map of kind names to Slurm resources (cpus, mem, time, ...), got \(p.value.typeName)")
+                }
+                for q in ps {
+                    let kind = q.key.scalarText ?? ""
+                    let r = try SlurmResources.parse(q.value, path: "resources.\(kind)", allowInstances: false).base
+                    kindResources[kind] = r.over(kindResources[kind] ?? SlurmResources())
                 }
             case "stages":
                 guard let ps = p.value.pairs else {
@@ -179,6 +196,8 @@ public struct PipelineSpec: Sendable {
                 sawKind = true
             case "doc":
                 continue
+            case "resources":
+                stage.resources = try SlurmResources.parse(p.value, path: "\(path).resources", allowInstances: true)
             case "params":
                 guard let ps = p.value.pairs else {
                     if p.value.toValue() == .null { continue }

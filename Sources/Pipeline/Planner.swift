@@ -60,8 +60,13 @@ public struct KeyMaterial: Sendable {
             if now == nil { out.append("input \(name) removed"); continue }
             guard let was else { out.append("input \(name) added (\(label))"); continue }
             let wasLabels = oldLabels[name]?.listValue?.compactMap(\.stringValue) ?? []
-            if wasLabels != (labels[name] ?? []) {
-                out.append("input \(name) now \(label) (was \(wasLabels.joined(separator: ", ")))")
+            let nowLabels = labels[name] ?? []
+            if wasLabels != nowLabels {
+                let added = nowLabels.filter { !wasLabels.contains($0) }, removed = wasLabels.filter { !nowLabels.contains($0) }
+                var parts: [String] = []
+                if !added.isEmpty { parts.append("added " + Planner.list(added)) }
+                if !removed.isEmpty { parts.append("removed " + Planner.list(removed)) }
+                out.append("input \(name): " + (parts.isEmpty ? "sources reordered" : parts.joined(separator: ", ")))
                 continue
             }
             guard let now, now.allSatisfy({ $0 != nil }) else { continue }  // upstream reruns: reported separately
@@ -100,6 +105,11 @@ public struct Planner: Sendable {
         self.graph = graph
         self.store = store
         pipelineID = String(SHA256.hex(of: graph.spec.absolutePath).prefix(16))
+    }
+
+    /// At most five names, then "and N more".
+    static func list(_ names: [String]) -> String {
+        names.prefix(5).joined(separator: ", ") + (names.count > 5 ? " and \(names.count - 5) more" : "")
     }
 
     static func short(_ v: Value) -> String {

@@ -94,6 +94,13 @@ public struct SHA256: Sendable {
         return s.finalizeHex()
     }
 
+    /// Hex digest of a byte array.
+    public static func hex(of bytes: [UInt8]) -> String {
+        var s = SHA256()
+        bytes.withUnsafeBytes { s.update($0) }
+        return s.finalizeHex()
+    }
+
     /// Hex digest of bytes.
     public static func hex<D: DataProtocol>(of data: D) -> String {
         var s = SHA256()

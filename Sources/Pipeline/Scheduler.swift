@@ -225,21 +225,22 @@ public final class Scheduler: @unchecked Sendable {
             let temp = try store.makeTemp(key)
             let logger = StageLogger(path: store.logPath(key))
             logger.log("=== \(inst.name) key \(key) pid \(getpid()) host \(ProcessInfo.processInfo.hostName)")
-            var inputURLs: [String: [URL]] = [:]
+            var inputURLs: [String: [InputArtifact]] = [:]
             var lineageInputs: [String: Value] = [:]
             for input in inst.inputs {
-                var urls: [URL] = []
+                var urls: [InputArtifact] = []
                 var entries: [Value] = []
                 for (j, source) in input.sources.enumerated() {
                     let hash = mat.inputs[input.name]?[j] ?? nil
                     switch source {
                     case let .file(path, label):
-                        urls.append(URL(fileURLWithPath: path))
+                        urls.append(InputArtifact(url: URL(fileURLWithPath: path), instance: nil, matrix: [:]))
                         entries.append(.map(["file": .string(label), "hash": .string(hash ?? "")]))
                     case let .stage(up, output):
                         guard let m = upstream[up] else { return .failure("internal: upstream \(graph.instances[up].name) missing") }
                         let dir = store.outputDir(m.key)
-                        urls.append(URL(fileURLWithPath: output.map { dir + "/" + $0 } ?? dir))
+                        urls.append(InputArtifact(url: URL(fileURLWithPath: output.map { dir + "/" + $0 } ?? dir),
+                                                  instance: graph.instances[up].name, matrix: graph.instances[up].matrix))
                         entries.append(.map(["instance": .string(graph.instances[up].name), "key": .string(m.key),
                                              "output": output.map { .string($0) } ?? .null, "hash": .string(hash ?? "")]))
                     }
@@ -271,6 +272,7 @@ public final class Scheduler: @unchecked Sendable {
             let iso = ISO8601DateFormatter()
             let lineage: Value = .map([
                 "instance": .string(inst.name), "stage": .string(inst.stage), "pipeline": .string(graph.spec.absolutePath),
+                "spec": .string(inst.location.description),
                 "kind": .string(inst.kind.name), "kind_version": .string(inst.kind.version), "params": .map(inst.params),
                 "matrix": .map(inst.matrix), "seed": .int(inst.seed), "inputs": .map(lineageInputs),
                 "outputs": .list(inst.outputs.map { .string($0) }), "key": .string(key),

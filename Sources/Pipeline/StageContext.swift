@@ -107,6 +107,21 @@ public final class StageLogger: @unchecked Sendable {
     public var fileHandle: FileHandle? { handle }
 }
 
+/// One artifact an input receives: its path and, for stage outputs, which instance produced it.
+public struct InputArtifact: Sendable {
+    public var url: URL
+    /// The producing instance (`pgd[eps=0.1,layer=mid]`), nil for file inputs.
+    public var instance: String?
+    /// The producing instance's matrix values (empty for file inputs and stages without a matrix).
+    public var matrix: [String: Value]
+
+    public init(url: URL, instance: String?, matrix: [String: Value]) {
+        self.url = url
+        self.instance = instance
+        self.matrix = matrix
+    }
+}
+
 /// Everything a stage kind's `run` gets.
 public final class StageContext: @unchecked Sendable {
     // Immutable after init except through the thread-safe logger/progress objects.
@@ -123,10 +138,12 @@ public final class StageContext: @unchecked Sendable {
     public let logger: StageLogger
     /// Input name -> paths (an upstream object's directory, one of its files, or a file input).
     public let inputMap: [String: [URL]]
+    /// Input name -> artifacts with their producing instance (same order as `inputMap`).
+    public let artifactMap: [String: [InputArtifact]]
     private let progressSink: ProgressSink
 
     public init(instanceName: String, stageName: String, matrix: [String: Value], params: StageParams, seed: Int,
-                outputDirectory: URL, workingDirectory: URL, logger: StageLogger, inputs: [String: [URL]],
+                outputDirectory: URL, workingDirectory: URL, logger: StageLogger, inputs: [String: [InputArtifact]],
                 progressSink: ProgressSink = .standardError) {
         self.instanceName = instanceName
         self.stageName = stageName
@@ -136,7 +153,8 @@ public final class StageContext: @unchecked Sendable {
         self.outputDirectory = outputDirectory
         self.workingDirectory = workingDirectory
         self.logger = logger
-        self.inputMap = inputs
+        self.inputMap = inputs.mapValues { $0.map(\.url) }
+        self.artifactMap = inputs
         self.progressSink = progressSink
     }
 
@@ -163,6 +181,13 @@ public final class StageContext: @unchecked Sendable {
                                                + (inputMap.isEmpty ? "" : "; inputs: " + inputNames.joined(separator: ", ")))
         }
         return urls
+    }
+
+    /// Every artifact of an input with the instance that produced it (for fan-in tables keyed by
+    /// matrix values).
+    public func artifacts(_ name: String) throws -> [InputArtifact] {
+        _ = try inputs(name)
+        return artifactMap[name] ?? []
     }
 
     /// The path of an output file (parent directories are created).

@@ -118,10 +118,13 @@ public protocol StageKind: Sendable {
     var outputs: OutputsDeclaration { get }
     /// Computes the outputs into `context.outputDirectory`; throwing fails the stage.
     func run(_ context: StageContext) throws
+    /// What a Slurm job of this kind asks for unless the pipeline says otherwise (none by default).
+    var defaultResources: SlurmResources { get }
 }
 
 extension StageKind {
     public var inputs: InputsDeclaration { .any }
+    public var defaultResources: SlurmResources { SlurmResources() }
 }
 
 /// The set of stage kinds a pipeline may use; the CLI builds it (built-in plus study kinds).

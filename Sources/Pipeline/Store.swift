@@ -62,19 +62,21 @@ public final class ArtifactStore: @unchecked Sendable {
     public let writable: Bool
     public let statCache: StatCache
 
-    /// Opens (and, when writable, creates) a store.
-    public init(root: String) {
+    /// Opens (and, when writable, creates) a store. `readOnly` (or a store the process cannot
+    /// write, e.g. a read-only mount) allows status, show, verify and export, and `run` when
+    /// everything is fresh; nothing is written, not even the stat cache.
+    public init(root: String, readOnly: Bool = false) {
         let abs = PipelineSpec.absolute(root)
         self.root = abs
         let fm = FileManager.default
-        if !fm.fileExists(atPath: abs) { try? fm.createDirectory(atPath: abs, withIntermediateDirectories: true) }
-        writable = access(abs, W_OK) == 0
+        if !readOnly && !fm.fileExists(atPath: abs) { try? fm.createDirectory(atPath: abs, withIntermediateDirectories: true) }
+        writable = !readOnly && access(abs, W_OK) == 0
         if writable {
             for d in ["objects", "locks", "tmp", "logs", "refs", "quarantine"] {
                 try? fm.createDirectory(atPath: abs + "/" + d, withIntermediateDirectories: true)
             }
         }
-        statCache = StatCache(path: abs + "/statcache.json")
+        statCache = StatCache(path: abs + "/statcache.json", persist: writable)
     }
 
     /// The default store: `$AUDITGAP_STORE`, else `./Artifacts`.
@@ -110,8 +112,10 @@ public final class ArtifactStore: @unchecked Sendable {
     public func quickCheck(_ key: String) -> ObjectState {
         let dir = objectDir(key)
         var st = stat()
-        guard stat(dir, &st) == 0 else { return .absent }
-        guard let m = manifest(key) else { return .corrupt(["manifest.json missing or unreadable"]) }
+        guard let bytes = JSON.readBytes(dir + "/manifest.json") else {
+            return stat(dir, &st) == 0 ? .corrupt(["manifest.json missing or unreadable"]) : .absent
+        }
+        guard let v = try? JSON.parse(bytes), let m = Manifest(json: v) else { return .corrupt(["manifest.json unreadable or inconsistent"]) }
         var problems: [String] = []
         for f in m.files {
             if stat(dir + "/out/" + f.path, &st) != 0 {

@@ -6,6 +6,9 @@ import Study
 enum PipelineCommands {
     static let usageLines = """
       auditgap run      [PIPELINE] [--store DIR] [-j N] [--dry-run] [--force STAGE]... [--only STAGE]... [--keep-going]
+                        [--executor local|slurm] [--detach] [--slurm-partition P] [--slurm-account A] [--slurm-time T]
+                        [--slurm-mem M] [--slurm-cpus N] [--slurm-gres G] [--slurm-arg ARG]... [--slurm-poll SECONDS]
+                        [--slurm-probe-timeout SECONDS] [--slurm-no-probe]
       auditgap status   [PIPELINE] [--json] [--store DIR]
       auditgap dag      [PIPELINE] [--dot]
       auditgap show     STAGE [PIPELINE] [--json] [--store DIR]
@@ -59,8 +62,12 @@ enum PipelineCommands {
     }
 
     static func run(_ argv: [String]) throws -> Int32 {
-        let args = try Arguments(argv, valued: ["--store", "-j", "--jobs", "--force", "--only"], knownFlags: ["--dry-run", "--keep-going"])
+        let args = try Arguments(argv, valued: Set(["--store", "-j", "--jobs", "--force", "--only", "--executor"]).union(SlurmCLI.valued),
+                                 knownFlags: Set(["--dry-run", "--keep-going"]).union(SlurmCLI.flags))
         guard args.positionals.count <= 1 else { throw UsageError("run takes one PIPELINE, got \(args.positionals.joined(separator: " "))") }
+        let executor = args.value("--executor") ?? "local"
+        guard ["local", "slurm"].contains(executor) else { throw UsageError("--executor must be local or slurm, got '\(executor)'") }
+        let slurmOptions = try SlurmCLI.options(args, enabled: executor == "slurm")
         let graph = try load(args.positionals.first, registry: registry())
         var options = RunOptions()
         options.jobs = try args.int("-j") ?? args.int("--jobs") ?? 1
@@ -69,6 +76,12 @@ enum PipelineCommands {
         options.keepGoing = args.flag("--keep-going")
         options.force = args.values("--force")
         options.only = args.values("--only")
+        if let slurmOptions {
+            let slurm = SlurmExecutor(planner: Planner(graph: graph, store: store(args)), options: slurmOptions, output: { line in
+                FileHandle.standardOutput.write(Data((line + "\n").utf8))
+            })
+            return try slurm.run(options)
+        }
         let scheduler = Scheduler(planner: Planner(graph: graph, store: store(args)), output: { line in
             FileHandle.standardOutput.write(Data((line + "\n").utf8))
         })
@@ -115,10 +128,18 @@ enum PipelineCommands {
         let statuses = try planner.status()
         lap("status")
         planner.store.statCache.save()
+        // Instances queued or running on Slurm (job records of `run --executor slurm` in the store).
+        let jobs = SlurmInstanceJob.active(store: planner.store, pipeline: spec.absolutePath,
+                                           instances: Set(statuses.filter { $0.state != .fresh }.map(\.name)))
         if args.flag("--json") {
             let stages: [Value] = statuses.map {
-                .map(["name": .string($0.name), "stage": .string(graph.instances[$0.index].stage), "state": .string($0.state.rawValue),
-                      "reasons": .list($0.reasons.map { .string($0) }), "key": $0.key.map { .string($0) } ?? .null])
+                var m: [String: Value] = ["name": .string($0.name), "stage": .string(graph.instances[$0.index].stage), "state": .string($0.state.rawValue),
+                      "reasons": .list($0.reasons.map { .string($0) }), "key": $0.key.map { .string($0) } ?? .null]
+                if let j = jobs[$0.name] {
+                    m["slurm"] = .map(["job": .string(j.taskID), "state": .string(j.state.state), "status": .string(j.state.statusWord),
+                                       "run": .string(j.run), "log": .string(j.log)])
+                }
+                return .map(m)
             }
             print(Value.map(["stages": .list(stages)]).canonicalJSON)
             return 0
@@ -126,13 +147,21 @@ enum PipelineCommands {
         var out = ""
         let width = min(48, statuses.map(\.name.count).max() ?? 0)
         var counts: [InstanceState: Int] = [:]
+        var onSlurm = 0
         for s in statuses {
             counts[s.state, default: 0] += 1
             let pad = String(repeating: " ", count: max(0, width - s.name.count))
-            out += s.state.rawValue + String(repeating: " ", count: 8 - s.state.rawValue.count) + s.name
-            out += s.reasons.isEmpty ? "\n" : pad + "  " + s.reasons.joined(separator: "; ") + "\n"
+            var word = s.state.rawValue, reasons = s.reasons
+            if let j = jobs[s.name] {
+                word = j.state.statusWord
+                reasons.insert("slurm job \(j.taskID) \(j.state.state)" + (j.state.reason.map { " (\($0))" } ?? "") + (j.live ? "" : " as last recorded"), at: 0)
+                onSlurm += 1
+            }
+            out += word + String(repeating: " ", count: max(1, 8 - word.count)) + s.name
+            out += reasons.isEmpty ? "\n" : pad + "  " + reasons.joined(separator: "; ") + "\n"
         }
-        out += "\(counts[.fresh] ?? 0) fresh, \(counts[.stale] ?? 0) stale, \(counts[.missing] ?? 0) missing\n"
+        out += "\(counts[.fresh] ?? 0) fresh, \(counts[.stale] ?? 0) stale, \(counts[.missing] ?? 0) missing"
+        out += onSlurm > 0 ? " (\(onSlurm) queued or running on Slurm)\n" : "\n"
         FileHandle.standardOutput.write(Data(out.utf8))
         return 0
     }

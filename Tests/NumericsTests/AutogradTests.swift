@@ -46,6 +46,19 @@ final class AutogradTests: XCTestCase {
         XCTAssertFalse(Autograd.isGradEnabled)
     }
 
+    func testCustomOpGradient() {
+        var rng = SplitMix64(seed: 8)
+        let x = randomTensor([3, 4], &rng)
+        // cube(x) as a custom op, checked against finite differences.
+        checkGradients("custom cube", [x]) { v in
+            let vx = v[0].value
+            return Ops.custom(Kernels.map(vx) { $0 * $0 * $0 }, inputs: [v[0]]) { g, _ in
+                [Kernels.zipMap(g, vx) { 3 * $0 * $1 * $1 }]
+            }
+        }
+        XCTAssertTrue(Ops.custom(x, inputs: [Variable(x)]) { _, _ in [nil] }.isLeaf)
+    }
+
     func testRetainsGradAndFrozenParents() {
         let a = Variable(Tensor(shape: [2], data: [1, 2]), requiresGrad: true)
         let frozen = Variable(Tensor(shape: [2], data: [3, 4]), requiresGrad: false)
@@ -91,6 +104,27 @@ final class AutogradTests: XCTestCase {
         let a = trainOnce(seed: 5), b = trainOnce(seed: 5), c = trainOnce(seed: 6)
         XCTAssertEqual(a.map { $0.bitPattern }, b.map { $0.bitPattern })
         XCTAssertNotEqual(a, c)
+    }
+
+    /// Row-parallel kernels give bit-identical results for any kernel thread count.
+    func testThreadCountDoesNotChangeResults() {
+        var rng = SplitMix64(seed: 9)
+        let logits = Tensor.randomNormal(shape: [64, 4099], std: 3, rng: &rng)
+        let ref = Tensor.randomNormal(shape: [64, 4099], std: 3, rng: &rng)
+        let targets = (0..<64).map { $0 % 7 == 0 ? -100 : rng.nextInt(below: 4099) }
+        func run() -> [UInt32] {
+            let x = Variable(logits, requiresGrad: true)
+            let loss = Ops.crossEntropy(logits: x, targets: targets) + Ops.klDivergence(referenceLogits: ref, logits: x)
+                + Ops.sum(Ops.tanh(x))
+            loss.backward()
+            return [loss.item.bitPattern] + x.grad!.scalars.map { $0.bitPattern }
+        }
+        let saved = Threading.kernelThreads
+        defer { Threading.kernelThreads = saved }
+        Threading.kernelThreads = 1
+        let serial = run()
+        Threading.kernelThreads = 3
+        XCTAssertEqual(run(), serial)
     }
 
     func testSeededRandomIsPlatformIndependent() {

@@ -49,14 +49,18 @@ final class KernelReferenceTests: XCTestCase {
     }
 
     func testLargeParallelElementwiseMatchesSerial() {
-        var rng = SplitMix64(seed: 22)
-        let n = (1 << 19) + 3
-        let a = randomTensor([n], &rng), b = randomTensor([n], &rng)
-        let c = Kernels.add(a, b), pa = a.scalars, pb = b.scalars, pc = c.scalars
-        for i in stride(from: 0, to: n, by: 997) { XCTAssertEqual(pc[i], pa[i] + pb[i]) }
-        XCTAssertEqual(pc[n - 1], pa[n - 1] + pb[n - 1])
-        let rowsBias = Kernels.add(a.rows(0..<(1 << 19)).reshaped([1 << 10, 1 << 9]), b.rows(0..<(1 << 9)))
-        XCTAssertEqual(rowsBias[1023, 511], a[1023 * 512 + 511] + b[511])
+        // Large enough to be split across kernel threads; cheap deterministic contents.
+        let n = Threading.parallelThreshold + 3
+        let a = Kernels.map(Tensor(shape: [n], repeating: 1)) { $0 * 0.5 }
+        var b = Tensor(zeros: [n])
+        b.withUnsafeMutableBufferPointer { p in for i in stride(from: 0, to: n, by: 7) { p[i] = Float(i % 1013) } }
+        let c = Kernels.add(a, b), pc = c.scalars, pb = b.scalars
+        for i in stride(from: 0, to: n, by: 7) { XCTAssertEqual(pc[i], 0.5 + pb[i]) }
+        XCTAssertEqual(pc[n - 1], 0.5 + pb[n - 1])
+        XCTAssertEqual(pc[n - 2], 0.5)
+        let rowsBias = Kernels.add(a.rows(0..<(1 << 22)).reshaped([1 << 13, 1 << 9]), b.rows(0..<(1 << 9)))
+        let pr = rowsBias.scalars
+        for i in stride(from: 0, to: 1 << 22, by: 4093) { XCTAssertEqual(pr[i], 0.5 + pb[i % 512]) }
     }
 
     func testReductionsAndSoftmax() {

@@ -40,11 +40,12 @@ final class OptimizerTests: XCTestCase {
         defer { Threading.kernelThreads = saved }
         for threads in [1, 3, 4] {
             Threading.kernelThreads = threads
-            let n = Threading.parallelThreshold * 3 + 17
+            // A high per-item cost makes a small n cross the parallel threshold.
+            let cost = 256, n = Threading.parallelThreshold / cost * 3 + 17
             var hits = [UInt8](repeating: 0, count: n)
             hits.withUnsafeMutableBufferPointer { h in
                 let base = h.baseAddress!
-                Threading.parallelChunks(n) { r in for i in r { base[i] &+= 1 } }
+                Threading.parallelChunks(n, costPerItem: cost) { r in for i in r { base[i] &+= 1 } }
             }
             XCTAssertTrue(hits.allSatisfy { $0 == 1 }, "threads \(threads)")
         }

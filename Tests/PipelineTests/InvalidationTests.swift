@@ -112,6 +112,10 @@ final class InvalidationTests: XCTestCase {
         """
         XCTAssertEqual(try box.run(yaml).summary.ran.count, 6)
         let grown = yaml.replacingOccurrences(of: "[0.1, 0.2]", with: "[0.1, 0.2, 0.4]")
+        let before = try box.status(grown)
+        XCTAssertEqual(before["table"]?.reasons, ["input all: added attack[eps=0.4,layer=emb], attack[eps=0.4,layer=mid]",
+                                                  "upstream attack[eps=0.4,layer=emb] will rerun", "upstream attack[eps=0.4,layer=mid] will rerun"])
+        XCTAssertEqual(before["attack[eps=0.4,layer=emb]"]?.state, .missing)
         let r = try box.run(grown)
         XCTAssertEqual(Set(r.summary.ran), ["attack[eps=0.4,layer=emb]", "attack[eps=0.4,layer=mid]", "table"])
         let st = try box.status()

@@ -103,3 +103,53 @@ final class ProcessTests: XCTestCase {
         XCTAssertEqual(json["stages"]?.listValue?.first?["reasons"], .list([.string("never computed")]))
     }
 }
+
+/// The other commands through the binary: dag, show, verify, gc, export, import.
+final class CommandTests: XCTestCase {
+    func cli(_ exe: String, _ box: Sandbox, _ args: [String], _ name: String) throws -> (Int32, String) {
+        let p = try launch(exe, args, cwd: box.dir, log: box.dir + "/\(name).out")
+        p.waitUntilExit()
+        return (p.terminationStatus, box.read("\(name).out") ?? "")
+    }
+
+    func testDagShowVerifyGCExportImport() throws {
+        let exe = try auditgapBinary()
+        let box = Sandbox()
+        box.write("pipeline.yaml", """
+        stages:
+          a: {kind: test.echo, matrix: {k: [1, 2]}, params: {value: "${matrix.k}"}}
+          b: {kind: test.concat, inputs: {all: "a[*]"}}
+          m:
+            kind: shell
+            params: {cmd: "echo '{\\"acc\\": 0.5}' > $AUDITGAP_OUT/metrics.json"}
+            outputs: [metrics.json]
+        """)
+        let store = ["--store", box.store]
+        XCTAssertEqual(try cli(exe, box, ["run"] + store, "run").0, 0)
+        let (_, dag) = try cli(exe, box, ["dag"], "dag")
+        XCTAssertTrue(dag.contains("b (test.concat) <- a[k=1], a[k=2]"), dag)
+        let (_, dot) = try cli(exe, box, ["dag", "--dot"], "dot")
+        XCTAssertTrue(dot.contains("\"a[k=1]\" -> \"b\";"), dot)
+        let (_, show) = try cli(exe, box, ["show", "m", "--json"] + store, "show")
+        let shown = try JSON.parse(Array(show.utf8))
+        XCTAssertEqual(shown["metrics"]?["acc"], .double(0.5))
+        XCTAssertEqual(shown["state"], .string("fresh"))
+        XCTAssertNotNil(shown["lineage"]?["duration_s"])
+        let (_, showText) = try cli(exe, box, ["show", "a[k=2]"] + store, "showtext")
+        XCTAssertTrue(showText.contains("param    value = 2"), showText)
+        XCTAssertEqual(try cli(exe, box, ["verify"] + store, "verify").0, 0)
+        XCTAssertEqual(try cli(exe, box, ["export", "b", "--to", box.dir + "/b.tar"] + store, "export").0, 0)
+        let other = ["--store", box.dir + "/Other"]
+        let (code, imported) = try cli(exe, box, ["import", box.dir + "/b.tar"] + other, "import")
+        XCTAssertEqual(code, 0, imported)
+        XCTAssertTrue(imported.contains("imported 3 objects"), imported)
+        let (_, st) = try cli(exe, box, ["status"] + other, "status")
+        XCTAssertTrue(st.contains("3 fresh, 0 stale, 1 missing"), st)
+        box.write("pipeline.yaml", "stages:\n  a: {kind: test.echo, matrix: {k: [1]}, params: {value: \"${matrix.k}\"}}\n")
+        let (_, dry) = try cli(exe, box, ["gc", "--dry-run"] + store, "gcdry")
+        XCTAssertTrue(dry.contains("1 objects kept, 3 would be removed"), dry)
+        let (_, gc) = try cli(exe, box, ["gc"] + store, "gc")
+        XCTAssertTrue(gc.contains("1 objects kept, 3 removed"), gc)
+        XCTAssertEqual(ArtifactStore(root: box.store).allKeys().count, 1)
+    }
+}

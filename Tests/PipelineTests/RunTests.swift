@@ -42,16 +42,23 @@ final class RunTests: XCTestCase {
           s:
             kind: shell
             matrix: {i: [1, 2, 3, 4]}
-            params: {cmd: "sleep 0.2; echo ${matrix.i} > $AUDITGAP_OUT/o.txt"}
+            params: {cmd: "date +%s%N > $AUDITGAP_OUT/t0; sleep 0.3; date +%s%N > $AUDITGAP_OUT/t1; echo ${matrix.i} > $AUDITGAP_OUT/o.txt"}
             outputs: [o.txt]
-          all: {kind: test.concat, inputs: {x: s}}
+          all: {kind: test.concat, inputs: {x: "s/o.txt"}}
         """
-        let t0 = Date()
         let r = try box.run(yaml) { $0.jobs = 4 }
         XCTAssertEqual(r.summary.ran.count, 5)
-        XCTAssertLessThan(Date().timeIntervalSince(t0), 0.75, "4 x 0.2 s sleeps should overlap with -j 4")
         let st = try box.status()
-        let out = try String(contentsOfFile: ArtifactStore(root: box.store).outputDir(st["all"]!.key!) + "/out.txt", encoding: .utf8)
+        let store = ArtifactStore(root: box.store)
+        // The four sleeps overlap: some instance starts before another one ends.
+        let spans: [(Int, Int)] = try (1...4).map { i in
+            let dir = store.outputDir(st["s[i=\(i)]"]!.key!)
+            func read(_ f: String) throws -> Int { Int(try String(contentsOfFile: dir + "/" + f, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0 }
+            return (try read("t0"), try read("t1"))
+        }
+        let overlapping = spans.enumerated().contains { i, a in spans.enumerated().contains { j, b in i != j && b.0 < a.1 && a.0 < b.1 } }
+        XCTAssertTrue(overlapping, "no two instances ran at once with -j 4: \(spans)")
+        let out = try String(contentsOfFile: store.outputDir(st["all"]!.key!) + "/out.txt", encoding: .utf8)
         XCTAssertEqual(out, "1\n2\n3\n4\n")
     }
 
@@ -154,5 +161,65 @@ final class RunTests: XCTestCase {
         XCTAssertThrowsError(try p.string("m")) { XCTAssertTrue("\($0)".contains("params.m: missing parameter"), "\($0)") }
         XCTAssertThrowsError(try p.strings("l")) { XCTAssertTrue("\($0)".contains("found integer 1"), "\($0)") }
         XCTAssertEqual(try p.int("absent", default: 7), 7)
+    }
+}
+
+final class ReadOnlyStoreTests: XCTestCase {
+    func testReadOnlyStoreServesReadsAndFreshRuns() throws {
+        let box = Sandbox()
+        let yaml = "stages:\n  a: {kind: test.echo, params: {value: 1}}\n"
+        try box.run(yaml)
+        let before = try FileManager.default.contentsOfDirectory(atPath: box.store + "/logs")
+        let ro = ArtifactStore(root: box.store, readOnly: true)
+        XCTAssertFalse(ro.writable)
+        let planner = Planner(graph: try box.graph(), store: ro)
+        XCTAssertEqual(try planner.status().map(\.state), [.fresh])
+        var options = RunOptions()
+        options.progress = .silent
+        XCTAssertEqual(try Scheduler(planner: planner, output: { _ in }).run(options).exitCode, 0)
+        let stale = Planner(graph: try box.graph("stages:\n  a: {kind: test.echo, params: {value: 2}}\n"), store: ro)
+        XCTAssertThrowsError(try Scheduler(planner: stale, output: { _ in }).run(options)) {
+            XCTAssertTrue("\($0)".contains("read-only"), "\($0)")
+        }
+        XCTAssertEqual(ro.verifyAll().problems.count, 0)
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: box.store + "/logs"), before)
+    }
+}
+
+/// A fan-in kind that labels each input artifact with its producer's matrix values.
+struct TableKind: StageKind {
+    var name: String { "test.table" }
+    var version: String { "1" }
+    var paramsSchema: ParamsSchema { .empty }
+    var inputs: InputsDeclaration { .named([InputSpec("rows", multiple: true)]) }
+    var outputs: OutputsDeclaration { .fixed(["table.txt"]) }
+    func run(_ context: StageContext) throws {
+        var text = ""
+        for a in try context.artifacts("rows") {
+            let value = String(decoding: FileManager.default.contents(atPath: a.url.path + "/value.json") ?? Data(), as: UTF8.self)
+            text += "\(a.instance ?? "-") eps=\(a.matrix["eps"]?.description ?? "?") \(value)\n"
+        }
+        try Data(text.utf8).write(to: context.output("table.txt"))
+    }
+}
+
+final class StageAPITests: XCTestCase {
+    func testFanInArtifactsCarryProducerMatrix() throws {
+        let box = Sandbox()
+        var registry = KindRegistry.builtin()
+        registry.register(TableKind())
+        let yaml = """
+        stages:
+          pgd: {kind: test.echo, matrix: {eps: [0.1, 0.2]}, params: {value: "${matrix.eps}"}}
+          table: {kind: test.table, inputs: {rows: "pgd[*]"}}
+        """
+        XCTAssertEqual(try box.run(yaml, registry: registry).summary.exitCode, 0)
+        let key = try XCTUnwrap(try box.status(registry: registry)["table"]?.key)
+        let table = try String(contentsOfFile: ArtifactStore(root: box.store).outputDir(key) + "/table.txt", encoding: .utf8)
+        XCTAssertEqual(table, "pgd[eps=0.1] eps=0.1 0.1\npgd[eps=0.2] eps=0.2 0.2\n")
+        // The declared inputs are validated before anything runs.
+        XCTAssertThrowsError(try box.graph("stages:\n  t: {kind: test.table, inputs: {rowz: file:pipeline.yaml}}\n", registry: registry)) {
+            XCTAssertTrue("\($0)".contains("unknown input 'rowz' for kind 'test.table'; did you mean 'rows'?"), "\($0)")
+        }
     }
 }

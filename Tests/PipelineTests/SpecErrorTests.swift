@@ -30,11 +30,10 @@ final class SpecErrorTests: XCTestCase {
     }
 
     func testYAMLSyntaxError() {
-        let e = specError("stages:\n  a:\n    kind: [shell\n  b: 1\n")
-        XCTAssertEqual(e?.specKind, .yamlSyntax)
-        XCTAssertTrue(e?.description.contains("pipeline.yaml:") ?? false)
-        XCTAssertTrue(e?.description.contains("YAML syntax error") ?? false, "\(String(describing: e))")
-        XCTAssertNotNil(e?.location?.line)
+        check(specError("stages:\n  a:\n    kind: [shell\n  b: 1\n"), .yamlSyntax, line: 4, column: 4,
+              contains: ["YAML syntax error", "flow sequence", "did not find expected ',' or ']'"])
+        check(specError("stages:\n  a: {kind: test.echo, params: {value: \"x}\n"), .yamlSyntax, line: 3, column: 1,
+              contains: ["quoted scalar", "unexpected end of stream"])
     }
 
     func testUnknownTopLevelKey() {
@@ -60,6 +59,16 @@ final class SpecErrorTests: XCTestCase {
     func testUnknownStageKind() {
         check(specError("stages:\n  a:\n    kind: shel\n"), .unknownStageKind, line: 3, column: 11,
               contains: ["stages.a.kind", "unknown stage kind 'shel'", "did you mean 'shell'", "available:"])
+    }
+
+    func testDefaultsForUnknownKind() {
+        check(specError("defaults:\n  shel: {cmd: x}\nstages: {}\n"), .unknownStageKind, line: 2, column: 3,
+              contains: ["defaults.shel", "did you mean 'shell'"])
+    }
+
+    func testUnknownParamInDefaults() {
+        check(specError("defaults:\n  test.loop: {stepz: 2}\nstages:\n  l: {kind: test.loop}\n"), .unknownKey, line: 2, column: 15,
+              contains: ["stages.l.params.stepz", "did you mean 'steps'"])
     }
 
     func testUnknownParamForKind() {

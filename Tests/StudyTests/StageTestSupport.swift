@@ -103,7 +103,16 @@ enum SharedTinyModel {
         o.architecture = .init(rawValue: architecture) ?? .llama
         o.seed = 7
         let u = try TinyModelFactory.temporary(o, name: "shared-\(architecture)")
+        if cached.isEmpty { atexit { SharedTinyModel.removeAll() } }
         cached[architecture] = u
         return u
+    }
+
+    /// Deletes the shared model directories (at process exit).
+    static func removeAll() {
+        lock.lock()
+        defer { lock.unlock() }
+        for u in cached.values { try? FileManager.default.removeItem(at: u) }
+        cached = [:]
     }
 }

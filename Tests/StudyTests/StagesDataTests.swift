@@ -179,4 +179,27 @@ final class StagesDataTests: XCTestCase {
         XCTAssertEqual(made.map { $0["id"] as? String }, ["r1"])
         XCTAssertEqual(made.first?["unsafe"] as? String, "Take a pipe and...")
     }
+
+    func testRefusalFilterDropsEachOfThePaperSubstrings() throws {
+        let box = StageSandbox()
+        var text = ""
+        for (i, sub) in RefusalLexicon.paperSubstrings.enumerated() {
+            // Upper-cased and with ASCII apostrophes: matching lowercases and folds apostrophes.
+            let phrase = sub.uppercased().replacingOccurrences(of: "\u{2019}", with: "'")
+            text += "{\"id\": \"s\(i)\", \"prompt\": \"p\", \"response\": \"Well. \(phrase) and then some more words here\"}\n"
+        }
+        text += "{\"id\": \"clean\", \"prompt\": \"p\", \"response\": \"Sure, here are the detailed steps you asked for.\"}\n"
+        text += "{\"id\": \"short\", \"prompt\": \"p\", \"response\": \"ok sure\"}\n"
+        try box.write("responses.jsonl", text)
+        try box.run("""
+        stages:
+          f: {kind: refusal-filter, inputs: {data: file:responses.jsonl}, params: {min_length: 10}}
+        """)
+        XCTAssertEqual(RefusalLexicon.paperSubstrings.count, 16)
+        XCTAssertEqual(try box.rows("f", "kept.jsonl").map { $0["id"] as? String }, ["clean"])
+        let stats = try box.json("f", "stats.json")
+        XCTAssertEqual(stats["refusal"] as? Int, 16)
+        XCTAssertEqual(stats["tooShort"] as? Int, 1)
+        XCTAssertEqual((stats["bySubstring"] as? [String: Int])?.count, 16)
+    }
 }

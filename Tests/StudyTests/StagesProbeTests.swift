@@ -153,3 +153,53 @@ final class StagesProbeTests: XCTestCase {
         XCTAssertEqual(Set(try SafeTensors.read(dir.appendingPathComponent("probe.safetensors")).keys), ["proj.weight", "head.weight", "head.bias"])
     }
 }
+
+final class ProbeTrainerTests: XCTestCase {
+    /// 80 rows of N(0, 1) features [2, 4] with a large offset, label = sign of a planted direction.
+    static func plantedSet() -> FeatureSet {
+        var rng = SplitMix64(seed: 11)
+        let n = 80, f = 8
+        var x = Tensor.randomNormal(shape: [n, 2, 4], std: 1, rng: &rng)
+        var rows: [FeatureRow] = []
+        x.withUnsafeMutableBufferPointer { p in
+            for r in 0..<n {
+                let label = r % 2
+                p[r * f + 3] += label == 1 ? 3 : -3
+                for i in 0..<f { p[r * f + i] = p[r * f + i] * 40 + 100 }  // raw features far from zero
+                rows.append(FeatureRow(index: r, id: "r\(r)", label: label))
+            }
+        }
+        return FeatureSet(features: x, rows: rows)
+    }
+
+    func testTrainingIsSeededAndStandardizationFoldsExactly() throws {
+        let set = Self.plantedSet()
+        var o = ProbeTrainingOptions()
+        o.projection = 16
+        o.epochs = 10
+        o.seed = 4
+        o.learningRate = 1e-2
+        let a = try ProbeTrainer.train(set, options: o), b = try ProbeTrainer.train(set, options: o)
+        XCTAssertEqual(a.epochs, b.epochs)
+        XCTAssertEqual(a.heldoutIndices.count, 16)
+        XCTAssertEqual(Set(a.trainIndices).intersection(a.heldoutIndices), [])
+        o.standardize = true
+        let s = try ProbeTrainer.train(set, options: o)
+        let best = try XCTUnwrap(s.epochs[s.bestEpoch - 1].heldoutAUROC)
+        XCTAssertGreaterThan(best, 0.9)
+        // The folded probe reads raw features and reproduces the recorded held-out AUROC.
+        let logits = s.probe.logits(set.gather(s.heldoutIndices)).map(Double.init)
+        let auroc = try ProbeMetrics.auroc(scores: logits, positives: s.heldoutIndices.map { set.rows[$0].label == 1 })
+        XCTAssertEqual(try XCTUnwrap(auroc), best, accuracy: 1e-9)
+        // Folding is exact: folded(raw) == unfolded(standardized).
+        let probe = LinearProbe(config: LinearProbeConfig(layers: 2, hidden: 4, projection: 5), seed: 1)
+        let z = Standardization(set.gather(Array(0..<40)))
+        var x = set.gather([41, 42])
+        let raw = x.copy()
+        z.apply(&x)
+        let before = probe.logits(x)
+        z.fold(into: probe)
+        let after = probe.logits(raw)
+        for (u, v) in zip(before, after) { XCTAssertEqual(u, v, accuracy: 1e-3 * max(1, abs(u))) }
+    }
+}

@@ -16,6 +16,10 @@ public struct ProbeTrainingOptions: Sendable, Codable, Equatable {
     public var trainFraction = 0.8
     /// Seeds the split, the initialisation and the shuffling.
     public var seed: UInt64 = 0
+    /// Train on z-scored features (train-split mean / std per feature) and fold the scaling into
+    /// `proj.weight` and `head.bias` afterwards, so the saved probe still reads raw features.
+    /// Off by default (the paper feeds raw pooled states).
+    public var standardize = false
 
     public init() {}
 }
@@ -76,7 +80,13 @@ public enum ProbeTrainer {
         let label = Dictionary(uniqueKeysWithValues: labelled.map { ($0.index, $0.label == 1) })
         let probe = LinearProbe(config: LinearProbeConfig(layers: set.layers, hidden: set.hidden, projection: o.projection), seed: o.seed)
         let opt = AdamW(parameters: probe.parameters, learningRate: o.learningRate, weightDecay: o.weightDecay)
-        let heldX = set.gather(heldIdx), heldY = heldIdx.map { label[$0]! }
+        let scaling = o.standardize ? Standardization(set.gather(trainIdx)) : nil
+        func batch(_ idx: [Int]) -> Tensor {
+            var x = set.gather(idx)
+            scaling?.apply(&x)
+            return x
+        }
+        let heldX = batch(heldIdx), heldY = heldIdx.map { label[$0]! }
         var rng = SplitMix64(seed: o.seed &+ 1)
         var epochs: [ProbeEpoch] = []
         var best: (epoch: Int, key: Double, probe: LinearProbe)?
@@ -85,7 +95,7 @@ public enum ProbeTrainer {
             var lossSum = 0.0
             for start in stride(from: 0, to: order.count, by: o.batchSize) {
                 let idx = Array(order[start..<min(order.count, start + o.batchSize)])
-                let x = Variable(set.gather(idx))
+                let x = Variable(batch(idx))
                 let y = Tensor(shape: [idx.count], data: idx.map { label[$0]! ? 1 : 0 })
                 let loss = Ops.bceWithLogits(probe.logits(features: x), targets: y)
                 loss.backward()
@@ -103,6 +113,64 @@ public enum ProbeTrainer {
             let key = auroc ?? -e.heldoutLoss
             if best == nil || key > best!.key { best = (epoch, key, probe.copy()) }
         }
+        if let scaling { scaling.fold(into: best!.probe) }
         return ProbeTrainingResult(probe: best!.probe, epochs: epochs, bestEpoch: best!.epoch, trainIndices: trainIdx, heldoutIndices: heldIdx)
+    }
+}
+
+/// Per-feature z-scoring of the training rows, and its exact folding into a probe:
+/// w2 W1 ((x - mu) * s) + b = w2 (W1 diag(s)) x + (b - w2 W1 diag(s) mu).
+struct Standardization {
+    /// [F]
+    var mean: [Float]
+    /// 1 / std per feature (0 for constant features).
+    var scale: [Float]
+
+    init(_ rows: Tensor) {
+        let n = rows.shape[0], f = rows.shape[1]
+        var sum = [Double](repeating: 0, count: f), sq = [Double](repeating: 0, count: f)
+        rows.withUnsafeBufferPointer { p in
+            for r in 0..<n {
+                for i in 0..<f {
+                    let v = Double(p[r * f + i])
+                    sum[i] += v
+                    sq[i] += v * v
+                }
+            }
+        }
+        mean = sum.map { Float($0 / Double(max(n, 1))) }
+        scale = (0..<f).map { i in
+            let m = sum[i] / Double(max(n, 1))
+            let std = max(0, sq[i] / Double(max(n, 1)) - m * m).squareRoot()
+            return std > 1e-8 ? Float(1 / std) : 0
+        }
+    }
+
+    /// x <- (x - mean) * scale, row by row.
+    func apply(_ x: inout Tensor) {
+        let f = mean.count
+        x.withUnsafeMutableBufferPointer { p in
+            for r in 0..<(p.count / f) {
+                for i in 0..<f { p[r * f + i] = (p[r * f + i] - mean[i]) * scale[i] }
+            }
+        }
+    }
+
+    /// Rewrites the probe to take raw features.
+    func fold(into probe: LinearProbe) {
+        let f = mean.count, pDim = probe.config.projection
+        var shift = 0.0
+        let w2 = probe.headWeight.value.scalars
+        probe.projection.value.withUnsafeMutableBufferPointer { w in
+            for j in 0..<pDim {
+                var c = 0.0
+                for i in 0..<f {
+                    w[j * f + i] *= scale[i]
+                    c += Double(w[j * f + i]) * Double(mean[i])
+                }
+                shift += Double(w2[j]) * c
+            }
+        }
+        probe.headBias.value.withUnsafeMutableBufferPointer { $0[0] -= Float(shift) }
     }
 }

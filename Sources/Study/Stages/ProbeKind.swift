@@ -21,6 +21,8 @@ public struct ProbeKind: StageKind {
             ParamSpec("epochs", .int, default: .int(30)),
             ParamSpec("train_fraction", .number, default: .double(0.8)),
             ParamSpec("seed", .int, doc: "split / init / shuffle seed (default: the pipeline seed)"),
+            ParamSpec("standardize", .bool, default: .bool(false),
+                      doc: "train on z-scored features, folded into the saved weights (the paper uses raw features)"),
         ])
     }
     public var inputs: InputsDeclaration { .named([InputSpec("features")]) }
@@ -37,6 +39,7 @@ public struct ProbeKind: StageKind {
         o.epochs = try p.int("epochs")
         o.trainFraction = try p.double("train_fraction")
         o.seed = UInt64(truncatingIfNeeded: try p.int("seed", default: context.seed))
+        o.standardize = try p.bool("standardize")
         let progress = context.progress("probe epochs", total: o.epochs)
         let result = try ProbeTrainer.train(set, options: o) { e in
             progress.advance()
@@ -55,6 +58,7 @@ public struct ProbeKind: StageKind {
                 "batch_size": .number(Double(o.batchSize)), "epochs": .number(Double(o.epochs)),
                 "train_fraction": .number(o.trainFraction), "seed": .number(Double(o.seed)),
                 "selection": .string("best held-out AUROC (earliest on ties)"),
+                "standardize": .bool(o.standardize),
             ]),
             "train_count": .number(Double(result.trainIndices.count)),
             "heldout_ids": .array(result.heldoutIndices.map { .string(set.rows[$0].id) }),

@@ -8,10 +8,16 @@ public enum StudyKinds {
         var kinds: [any StageKind] = []
         // issue 5 (data, judges, probes, behaviour) kinds:
         kinds.append(SyntheticModelKind())
-        kinds += [LoadPromptsKind(), PrepareEvalKind(), ContrastTriplesKind(), RefusalFilterKind(), SyntheticRefusalsKind()] as [any StageKind]
+        kinds.append(LoadPromptsKind())
+        kinds.append(PrepareEvalKind())
+        kinds.append(ContrastTriplesKind())
+        kinds.append(RefusalFilterKind())
+        kinds.append(SyntheticRefusalsKind())
         kinds.append(GenerateKind())
         kinds.append(JudgeKind())
-        kinds += [FeaturesKind(), ProbeKind(), ProbeEvalKind()] as [any StageKind]
+        kinds.append(FeaturesKind())
+        kinds.append(ProbeKind())
+        kinds.append(ProbeEvalKind())
         kinds.append(BehaviorKind())
         // issue 6 (dissociate, sft) kinds:
         kinds.append(DissociateKind())
