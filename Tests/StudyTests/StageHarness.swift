@@ -12,7 +12,7 @@ enum StageHarness {
         try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true)
         let context = StageContext(instanceName: name, stageName: name, matrix: [:], params: StageParams(params, instance: name),
                                    seed: seed, outputDirectory: out, workingDirectory: dir,
-                                   logger: StageLogger(path: dir.appendingPathComponent("\(name).log").path), inputs: inputs,
+                                   logger: StageLogger(path: dir.appendingPathComponent("\(name).log").path), inputs: inputs.mapValues { $0.map { InputArtifact(url: $0, instance: nil, matrix: [:]) } },
                                    progressSink: .silent)
         try kind.run(context)
         if case let .fixed(files) = kind.outputs {

@@ -17,7 +17,15 @@ public enum TrainingIO {
             return expanded.hasPrefix("/") ? URL(fileURLWithPath: expanded)
                                            : context.workingDirectory.appendingPathComponent(expanded)
         }
-        if context.hasInput("model") { return try context.input("model") }
+        if context.hasInput("model") {
+            // An upstream training artifact holds its HF directory under model/.
+            let url = try context.input("model")
+            let nested = url.appendingPathComponent("model")
+            let fm = FileManager.default
+            if !fm.fileExists(atPath: url.appendingPathComponent("config.json").path),
+               fm.fileExists(atPath: nested.appendingPathComponent("config.json").path) { return nested }
+            return url
+        }
         throw StudyError.invalidConfiguration("stage \(context.instanceName): set param `model` (HF directory or .gguf) "
             + "or connect an input `model` (an upstream model artifact)")
     }
