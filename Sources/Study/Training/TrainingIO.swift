@@ -67,7 +67,10 @@ public enum TrainingIO {
     public static func saveHF(_ model: TransformerModel, checkpoint ckpt: Checkpoint, to directory: URL,
                               dtype: SafeTensorsDType) throws {
         try model.saveHF(to: directory, sourceDirectory: sourceDirectory(ckpt), dtype: dtype)
-        if ckpt.format == .gguf { try GGUFTokenizerFile.write(ckpt.tokenizer.ggufMetadata, to: directory) }
+        // A GGUF source, or an HF directory saved from one, carries its tokenizer as GGUF metadata.
+        if ckpt.tokenizer.tokenizerJSON == nil, !ckpt.tokenizer.ggufMetadata.isEmpty {
+            try GGUFTokenizerFile.write(ckpt.tokenizer.ggufMetadata, to: directory)
+        }
     }
 
     /// JSONL objects of a file (or of every `.jsonl` file directly inside a directory, sorted).
