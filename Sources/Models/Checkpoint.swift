@@ -248,6 +248,10 @@ public struct Checkpoint: Sendable {
         tok.vocabJSON = present("vocab.json")
         tok.mergesTXT = present("merges.txt")
         tok.chatTemplateFile = present("chat_template.jinja")
+        if tok.tokenizerJSON == nil, tok.vocabJSON == nil, let f = present(GGUFTokenizerFile.fileName) {
+            tok.ggufMetadata = try GGUFTokenizerFile.read(f)   // saved from a GGUF checkpoint
+            if tok.chatTemplate == nil { tok.chatTemplate = tok.ggufMetadata["tokenizer.chat_template"]?.string }
+        }
         if let f = tok.chatTemplateFile, let data = fm.contents(atPath: f.path) {
             tok.chatTemplate = String(decoding: data, as: UTF8.self)
         } else if let f = tok.tokenizerConfigJSON, let data = fm.contents(atPath: f.path),

@@ -89,16 +89,25 @@ public struct PipelineGraph: Sendable {
             stageDeps[stage.name] = deps
         }
         let order = try PipelineGraph.topologicalStages(spec.stages, deps: stageDeps)
-        // 3. Instances in stage order.
+        // 3. Instances in stage order (missing input files are collected, then reported together).
+        var missing: [(location: SourceLocation, key: String, message: String)] = []
         for stageName in order {
             guard let stage = byName[stageName], let kind = kinds[stageName] else { continue }
             for combo in combos[stageName] ?? [[:]] {
-                let inst = try makeInstance(stage, kind: kind, matrix: combo, byName: byName, kinds: kinds)
+                let inst = try makeInstance(stage, kind: kind, matrix: combo, byName: byName, kinds: kinds, missing: &missing)
                 index[inst.name] = instances.count
                 selectorIndex[stageName, default: [:]][PipelineGraph.selectorText(inst.matrix)] = instances.count
                 stageInstances[stageName, default: []].append(instances.count)
                 instances.append(inst)
             }
+        }
+        if let first = missing.first {
+            // Every missing file once (a matrix stage repeats its inputs), with its place in the spec.
+            var seen = Set<String>()
+            let lines = missing.filter { seen.insert($0.message).inserted }.map { "  \($0.location) \($0.key): \($0.message)" }
+            let message = lines.count == 1 ? first.message
+                : "\(lines.count) input files not found:\n" + lines.joined(separator: "\n")
+            throw PipelineError.spec(.fileNotFound, first.location, key: first.key, message: message)
         }
         dependents = Array(repeating: [], count: instances.count)
         for (i, inst) in instances.enumerated() {
@@ -198,7 +207,8 @@ public struct PipelineGraph: Sendable {
     }
 
     private func makeInstance(_ stage: StageSpec, kind: any StageKind, matrix: [String: Value],
-                              byName: [String: StageSpec], kinds: [String: any StageKind]) throws -> StageInstance {
+                              byName: [String: StageSpec], kinds: [String: any StageKind],
+                              missing: inout [(location: SourceLocation, key: String, message: String)]) throws -> StageInstance {
         let scope = InterpolationScope(params: spec.params, matrix: matrix)
         let name = PipelineGraph.instanceName(stage.name, matrix)
         let base = "stages.\(stage.name)"
@@ -281,7 +291,9 @@ public struct PipelineGraph: Sendable {
                     }
                     let abs = PipelineSpec.absolute(rel.hasPrefix("/") ? rel : stage.directory + "/" + rel)
                     guard FileManager.default.fileExists(atPath: abs) else {
-                        throw PipelineError.spec(.fileNotFound, ref.location, key: key, message: "input file '\(rel)' not found (resolved to \(abs))")
+                        missing.append((ref.location, key, "input file '\(rel)' not found (resolved to \(abs))"))
+                        sources.append(.file(path: abs, label: rel))
+                        continue
                     }
                     sources.append(.file(path: abs, label: rel))
                     continue

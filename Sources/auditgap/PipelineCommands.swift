@@ -89,7 +89,23 @@ enum PipelineCommands {
         for f in summary.failed {
             FileHandle.standardError.write(Data("error: stage \(f.name) failed: \(f.message)\n".utf8))
         }
+        if !options.dryRun && summary.failed.isEmpty { printFinalSummaries(scheduler.planner) }
         return summary.exitCode
+    }
+
+    /// Prints, for each final instance (no consumers) that wrote `summary.txt` (the `report`
+    /// kind does), where its report is and the summary itself.
+    static func printFinalSummaries(_ planner: Planner) {
+        guard let statuses = try? planner.status() else { return }
+        for s in statuses where planner.graph.dependents[s.index].isEmpty {
+            guard let key = s.key else { continue }
+            let out = planner.store.outputDir(key)
+            guard let data = FileManager.default.contents(atPath: out + "/summary.txt") else { continue }
+            var text = "\n== \(s.name) ==\n"
+            if FileManager.default.fileExists(atPath: out + "/report.html") { text += "HTML report: \(out)/report.html\n" }
+            text += String(decoding: data, as: UTF8.self)
+            FileHandle.standardOutput.write(Data((text + "\n").utf8))
+        }
     }
 
     static func status(_ argv: [String]) throws -> Int32 {

@@ -117,8 +117,7 @@ public struct DissociateKind: StageKind {
         }
         progress.finish()
         let dtype: SafeTensorsDType = try p.string("save_dtype") == "bf16" ? .bf16 : (try p.string("save_dtype") == "f16" ? .f16 : .f32)
-        try model.saveHF(to: context.output("model/config.json").deletingLastPathComponent(),
-                         sourceDirectory: stage.checkpoint.format == .gguf ? nil : stage.path, dtype: dtype)
+        try stage.saveHF(model, to: context.output("model/config.json").deletingLastPathComponent(), dtype: dtype)
         try monitor.save(to: context.output("monitor/probe.safetensors").deletingLastPathComponent(),
                          extra: ["trained_by": .string("dissociate (co-trained monitor)")])
         let last = logs.last

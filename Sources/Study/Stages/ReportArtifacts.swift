@@ -17,6 +17,13 @@ import Foundation
 import Pipeline
 
 enum ReportArtifacts {
+    /// One judge's table in the `behavior` kind's rates.json.
+    struct JudgeRatesTable: Decodable {
+        var judge: String
+        var labelKind: String?
+        var groups: [BehaviourRates]
+    }
+
     /// A display name for an upstream artifact.
     static func name(of url: URL) -> String {
         guard let l = AttackStageIO.lineage(of: url) else { return url.deletingPathExtension().lastPathComponent }
@@ -57,6 +64,11 @@ enum ReportArtifacts {
                     return ModelBehaviour(model: name, rates: t.groups)
                 }
                 if let rates = decode([BehaviourRates].self, f) { return ModelBehaviour(model: name, rates: rates) }
+            }
+            // The `behavior` kind's rates.json: one table per judge; the first refusal-labelled judge's rows.
+            if let tables = fs.first(where: { $0.lastPathComponent == "rates.json" }).flatMap({ decode([JudgeRatesTable].self, $0) }),
+               let table = tables.first(where: { $0.labelKind != "safety" }) ?? tables.first {
+                return ModelBehaviour(model: name, rates: table.groups)
             }
             for f in fs where f.pathExtension == "jsonl" {
                 let objs = try StageSupport.readObjects(f)

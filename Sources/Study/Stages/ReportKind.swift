@@ -32,7 +32,7 @@ public struct ReportKind: StageKind {
         .named(Self.inputNames.map { InputSpec($0, required: false, multiple: true) })
     }
 
-    public var outputs: OutputsDeclaration { .fixed(["report.html", "lvs_table.csv", "lvs_table.md", "lvs_table.json", "report_inputs.json"]) }
+    public var outputs: OutputsDeclaration { .fixed(["report.html", "summary.txt", "lvs_table.csv", "lvs_table.md", "lvs_table.json", "report_inputs.json"]) }
 
     /// The typed report inputs of a stage context.
     static func inputs(_ context: StageContext) throws -> ReportInputs {
@@ -72,6 +72,7 @@ public struct ReportKind: StageKind {
         let inputs = try Self.inputs(context)
         let report = HTMLReport(inputs: inputs)
         try report.write(to: context.outputDirectory)
+        try AttackStageIO.write(StudySummary(inputs: inputs).text, to: context.output("summary.txt"))
         try AttackStageIO.write(try Format.json(inputs), to: context.output("report_inputs.json"))
         context.log("report: \(report.figures.count) figures, \(inputs.lvs.count) LVS groups, \(inputs.stages.count) stages")
         try context.writeMetrics(["figures": .int(report.figures.count), "lvs_groups": .int(inputs.lvs.count),

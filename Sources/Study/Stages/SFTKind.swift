@@ -143,8 +143,7 @@ public struct SFTKind: StageKind {
         }
         let dtypeName = try p.string("save_dtype")
         let dtype: SafeTensorsDType = dtypeName == "bf16" ? .bf16 : (dtypeName == "f16" ? .f16 : .f32)
-        try model.saveHF(to: context.output("model/config.json").deletingLastPathComponent(),
-                         sourceDirectory: stage.checkpoint.format == .gguf ? nil : stage.path, dtype: dtype)
+        try stage.saveHF(model, to: context.output("model/config.json").deletingLastPathComponent(), dtype: dtype)
         let summary: [String: Any] = [
             "steps": steps, "examples": examples.count, "truncated": examples.filter(\.truncated).count,
             "mode": cfg.lora == nil ? "full" : "lora", "seconds": Date().timeIntervalSince(start),

@@ -27,6 +27,16 @@ public struct StageModel: @unchecked Sendable {
         return tokenizer
     }
 
+    /// Saves `model` (e.g. this model after fine-tuning) as an HF directory that keeps this
+    /// checkpoint's tokenizer: the tokenizer files of an HF source are copied; a GGUF source (or
+    /// an HF directory saved from one) keeps its vocabulary as `tokenizer_gguf.json`.
+    public func saveHF(_ model: TransformerModel, to directory: URL, dtype: SafeTensorsDType) throws {
+        try model.saveHF(to: directory, sourceDirectory: checkpoint.format == .gguf ? nil : path, dtype: dtype)
+        if checkpoint.tokenizer.tokenizerJSON == nil, !checkpoint.tokenizer.ggufMetadata.isEmpty {
+            try GGUFTokenizerFile.write(checkpoint.tokenizer.ggufMetadata, to: directory)
+        }
+    }
+
     /// Stop ids for generation: the config's EOS ids plus the tokenizer's EOS and `<|im_end|>` / `<end_of_turn>` / `<|eot_id|>`.
     public var stopTokenIds: [Int] {
         var ids = checkpoint.eosTokenIds
