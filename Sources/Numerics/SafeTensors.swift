@@ -324,8 +324,8 @@ public enum SafeTensors {
         }
     }
 
-    /// A JSON string literal for `s`.
-    static func jsonString(_ s: String) -> String {
+    /// A JSON string literal for `s` (quotes, backslash and control characters escaped).
+    public static func jsonString(_ s: String) -> String {
         var out = "\""
         for scalar in s.unicodeScalars {
             switch scalar {
