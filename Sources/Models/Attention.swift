@@ -130,7 +130,7 @@ extension ModelOps {
                 }
             }
         }
-        var out = Tensor(zeros: [b * t, h * dh])
+        var out = Tensor(uninitialized: [b * t, h * dh])
         let rowStride = h * dh
         let keys = cache.keys, values = cache.values
         q.withUnsafeBufferPointer { pq in
@@ -141,12 +141,11 @@ extension ModelOps {
                                                      out: po.baseAddress!)
                         let work = b * h
                         // Small problems (decoding one token) stay on this thread: dispatch costs more.
-                        let chunks = work * t * s * dh < 1 << 18 ? 1 : min(work, Threading.defaultCount)
-                        DispatchQueue.concurrentPerform(iterations: chunks) { chunk in
+                        let chunks = work * t * s * dh < 1 << 18 ? 1 : min(work, Threading.kernelThreads)
+                        Threading.parallelFor(chunks: chunks, work) { items in
                             var scores = [Float](repeating: 0, count: t * s)
                             scores.withUnsafeMutableBufferPointer { sc in
-                                var item = chunk
-                                while item < work {
+                                for item in items {
                                     let bi = item / h, hi = item % h, kvh = hi / group
                                     let qp = ptrs.q + bi * t * rowStride + hi * dh
                                     let kp = ptrs.k + (bi * hkv + kvh) * capacity * dh
@@ -158,34 +157,17 @@ extension ModelOps {
                                         let row = sc.baseAddress! + ti * s
                                         let qi = offset + ti
                                         let lo = spec.window.map { max(0, qi - $0 + 1) } ?? 0
-                                        var maxv = -Float.infinity
-                                        for j in 0..<s {
-                                            if j < lo || j > qi || keyMask[maskRow + j] == 0 {
-                                                row[j] = -.infinity
-                                                continue
-                                            }
-                                            var x = row[j]
-                                            if let cap = spec.softcap { x = tanh(x / cap) * cap }
-                                            row[j] = x
-                                            maxv = max(maxv, x)
+                                        for j in 0..<s where j < lo || j > qi || keyMask[maskRow + j] == 0 {
+                                            row[j] = -.infinity
                                         }
-                                        if maxv == -.infinity {
-                                            for j in 0..<s { row[j] = 0 }
-                                            continue
+                                        if let cap = spec.softcap {
+                                            for j in 0..<s where row[j] != -.infinity { row[j] = tanh(row[j] / cap) * cap }
                                         }
-                                        var sum: Float = 0
-                                        for j in 0..<s {
-                                            let e = row[j] == -.infinity ? 0 : exp(row[j] - maxv)
-                                            row[j] = e
-                                            sum += e
-                                        }
-                                        let inv = 1 / sum
-                                        for j in 0..<s { row[j] *= inv }
+                                        VectorMath.softmaxRow(row, row, s)
                                     }
                                     sgemm(transA: false, transB: false, m: t, n: dh, k: s,
                                           a: sc.baseAddress!, lda: s, b: vp, ldb: dh,
                                           c: ptrs.out + bi * t * rowStride + hi * dh, ldc: rowStride)
-                                    item += chunks
                                 }
                             }
                         }

@@ -71,7 +71,13 @@ final class AutogradBackend: BlockBackend {
 
     func add(_ a: Variable, _ b: Variable) -> Variable { Ops.add(a, b) }
 
-    func gated(gate: Variable, up: Variable) -> Variable { Ops.mul(activate(gate), up) }
+    func gated(gate: Variable, up: Variable) -> Variable {
+        switch model.spec.activation {
+        case .silu: return Ops.gated(gate, up, .silu)
+        case .geluTanh: return Ops.gated(gate, up, .geluTanh)
+        case .geluErf, .relu: return Ops.mul(activate(gate), up)
+        }
+    }
 
     func activate(_ x: Variable) -> Variable {
         switch model.spec.activation {

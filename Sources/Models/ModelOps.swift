@@ -14,7 +14,7 @@ public enum ModelOps {
     public static func linear(_ x: Tensor, _ weight: Tensor, bias: Tensor? = nil) -> Tensor {
         let n = x.count / x.shape[x.rank - 1], inDim = x.shape[x.rank - 1], outDim = weight.shape[0]
         precondition(weight.shape[1] == inDim, "linear: input width \(inDim) != weight \(weight.shape)")
-        var out = Tensor(zeros: [n, outDim])
+        var out = Tensor(uninitialized: [n, outDim])
         x.withUnsafeBufferPointer { px in
             weight.withUnsafeBufferPointer { pw in
                 out.withUnsafeMutableBufferPointer { po in
@@ -110,7 +110,15 @@ public enum ModelOps {
     public static func activation(_ x: Tensor, _ kind: Activation) -> Tensor {
         Tensor(shape: x.shape) { out in
             x.withUnsafeBufferPointer { px in
-                for i in 0..<out.count { out[i] = kind.apply(px[i]) }
+                let a0 = px.baseAddress!, d0 = out.baseAddress!
+                Threading.parallelChunks(x.count, costPerItem: 4) { r in
+                    let n = r.count, a = a0 + r.lowerBound, d = d0 + r.lowerBound
+                    if kind == .geluErf || kind == .relu {
+                        for i in 0..<n { d[i] = kind.apply(a[i]) }
+                    } else {
+                        VectorMath.map(n, a, d) { kind.apply($0) }
+                    }
+                }
             }
         }
     }
@@ -121,7 +129,15 @@ public enum ModelOps {
         return Tensor(shape: gate.shape) { out in
             gate.withUnsafeBufferPointer { pg in
                 up.withUnsafeBufferPointer { pu in
-                    for i in 0..<out.count { out[i] = kind.apply(pg[i]) * pu[i] }
+                    let g0 = pg.baseAddress!, u0 = pu.baseAddress!, d0 = out.baseAddress!
+                    Threading.parallelChunks(gate.count, costPerItem: 4) { r in
+                        let n = r.count, g = g0 + r.lowerBound, u = u0 + r.lowerBound, d = d0 + r.lowerBound
+                        if kind == .geluErf || kind == .relu {
+                            for i in 0..<n { d[i] = kind.apply(g[i]) * u[i] }
+                        } else {
+                            VectorMath.map(n, g, u, d) { kind.apply($0) * $1 }
+                        }
+                    }
                 }
             }
         }
@@ -215,6 +231,19 @@ public enum Activation: String, Sendable {
             return 0.5 * x * (1 + tanh(0.797_884_56 * (x + 0.044715 * x * x * x)))
         case .geluErf: return 0.5 * x * (1 + erf(x * 0.707_106_78))
         case .relu: return max(0, x)
+        }
+    }
+
+    /// The activation lane-wise (silu and gelu-tanh vectorised; others lane by lane).
+    @inline(__always)
+    public func apply(_ x: SIMD8<Float>) -> SIMD8<Float> {
+        switch self {
+        case .silu: return VectorMath.silu(x)
+        case .geluTanh: return VectorMath.geluTanh(x)
+        case .geluErf, .relu:
+            var y = x
+            for i in 0..<8 { y[i] = apply(x[i]) }
+            return y
         }
     }
 

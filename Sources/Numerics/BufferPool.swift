@@ -11,8 +11,14 @@ import Foundation
 public final class BufferPool: @unchecked Sendable {
     // @unchecked Sendable: all mutable state is guarded by `mutex`.
     /// The shared pool.
+    /// Its limit is `AUDITGAP_POOL_MB` if set, else an eighth of physical memory capped at
+    /// 4 GB: a training step frees and reallocates gigabytes of activations, and with a
+    /// 256 MB pool the LoRA step spent a fifth of its CPU time zeroing freshly faulted pages
+    /// (docs/BENCHMARKS.md). Cached buffers are reused by the next step, so peak RSS barely
+    /// moves (3.31 vs 3.32 GB there).
     public static let shared = BufferPool(
-        limitBytes: (ProcessInfo.processInfo.environment["AUDITGAP_POOL_MB"].flatMap { Int($0) } ?? 256) << 20)
+        limitBytes: ProcessInfo.processInfo.environment["AUDITGAP_POOL_MB"].flatMap { Int($0) }.map { $0 << 20 }
+            ?? Int(Swift.min(ProcessInfo.processInfo.physicalMemory / 8, 4 << 30)))
 
     /// Buffers smaller than this many floats bypass the pool (malloc is cheap for them).
     public static let minimumPooled = 16 * 1024
@@ -50,7 +56,7 @@ public final class BufferPool: @unchecked Sendable {
 
     /// Returns a buffer of `capacity` floats, caching it if there is room.
     func release(_ pointer: UnsafeMutableRawPointer, capacity: Int) {
-        if capacity >= Self.minimumPooled && capacity * 4 <= limitBytes / 4 {
+        if capacity >= Self.minimumPooled && capacity * 4 <= limitBytes / 2 {
             pthread_mutex_lock(&mutex)
             if cachedBytes + capacity * 4 <= limitBytes {
                 free[capacity, default: []].append(pointer)

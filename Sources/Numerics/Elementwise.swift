@@ -180,6 +180,30 @@ extension Kernels {
         return out
     }
 
+    /// `f(x)` elementwise, eight lanes at a time; parallel for large tensors.
+    @inlinable
+    public static func mapSIMD(_ x: Tensor, cost: Int = 1, _ f: (SIMD8<Float>) -> SIMD8<Float>) -> Tensor {
+        var out = Tensor(uninitialized: x.shape)
+        let po = out.mutablePointer(), px = x.basePointer
+        Threading.parallelChunks(x.count, costPerItem: cost) { r in
+            VectorMath.map(r.count, px + r.lowerBound, po + r.lowerBound, f)
+        }
+        return out
+    }
+
+    /// `f(x, y)` elementwise for two same-shaped tensors, eight lanes at a time.
+    @inlinable
+    public static func zipMapSIMD(_ x: Tensor, _ y: Tensor, cost: Int = 1,
+                                  _ f: (SIMD8<Float>, SIMD8<Float>) -> SIMD8<Float>) -> Tensor {
+        precondition(x.count == y.count, "zipMap: sizes differ \(x.shape) vs \(y.shape)")
+        var out = Tensor(uninitialized: x.shape)
+        let po = out.mutablePointer(), px = x.basePointer, py = y.basePointer
+        Threading.parallelChunks(x.count, costPerItem: cost) { r in
+            VectorMath.map(r.count, px + r.lowerBound, py + r.lowerBound, po + r.lowerBound, f)
+        }
+        return out
+    }
+
     /// `f(x, y, z)` elementwise for three same-shaped tensors.
     @inlinable
     public static func zipMap3(_ x: Tensor, _ y: Tensor, _ z: Tensor, _ f: (Float, Float, Float) -> Float) -> Tensor {

@@ -5,13 +5,77 @@
 // B either has the same leading dimensions or is rank 2 (shared by every batch entry).
 import CBLAS
 
-/// Raw sgemm on row-major buffers: C = alpha * op(A) op(B) + beta * C.
-@inlinable
+/// Raw sgemm on row-major buffers: C = alpha * op(A) op(B) + beta * C. Products of at
+/// least `Threading.gemmSplitThreshold` multiply-adds are split along the larger of M and N
+/// across the kernel threads, each calling single-threaded OpenBLAS on its block.
 public func sgemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float = 1,
                   a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
                   beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int) {
+    Threading.blasSetUp()
+    let threads = Threading.kernelThreads
+    if m == 1 && !transA && k > 0 {
+        // A row vector times a matrix (KV-cached decoding): sgemv reads the weights once
+        // instead of packing them, and large ones are split by output columns.
+        rowVectorProduct(n: n, k: k, alpha: alpha, a: a, b: b, ldb: ldb, transB: transB, beta: beta, c: c,
+                         threads: threads)
+        return
+    }
+    if threads <= 1 || m &* n &* k < Threading.gemmSplitThreshold || (m < 32 && n < 32) {
+        blockSgemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+        return
+    }
+    let ptrs = GemmPointers(a: a, b: b, c: c)
+    if n >= m {
+        // Column blocks of C: B's columns (or rows when transposed), C's columns. Block
+        // widths are multiples of 16 so every block keeps the kernel's full-width tiles.
+        let blocks = (n + 15) / 16, chunks = Swift.min(threads, blocks)
+        Threading.parallelFor(chunks: chunks, blocks) { r in
+            let lo = r.lowerBound * 16, hi = Swift.min(n, r.upperBound * 16)
+            blockSgemm(transA, transB, m, hi - lo, k, alpha, ptrs.a, lda,
+                       ptrs.b + (transB ? lo * ldb : lo), ldb, beta, ptrs.c + lo, ldc)
+        }
+    } else {
+        let blocks = (m + 15) / 16, chunks = Swift.min(threads, blocks)
+        Threading.parallelFor(chunks: chunks, blocks) { r in
+            let lo = r.lowerBound * 16, hi = Swift.min(m, r.upperBound * 16)
+            blockSgemm(transA, transB, hi - lo, n, k, alpha, ptrs.a + (transA ? lo : lo * lda), lda,
+                       ptrs.b, ldb, beta, ptrs.c + lo * ldc, ldc)
+        }
+    }
+}
+
+/// c[0..<n] = alpha * a[0..<k] op(B) + beta * c, with B [n, k] when `transB` (rows are
+/// output columns) else [k, n]; split over output columns when B has at least 256K entries.
+private func rowVectorProduct(n: Int, k: Int, alpha: Float, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
+                              ldb: Int, transB: Bool, beta: Float, c: UnsafeMutablePointer<Float>, threads: Int) {
+    let ptrs = GemmPointers(a: a, b: b, c: c)
+    let blocks = (n + 63) / 64
+    let chunks = threads > 1 && n * k >= 1 << 18 ? Swift.min(threads, blocks) : 1
+    Threading.parallelFor(chunks: chunks, blocks) { r in
+        let lo = r.lowerBound * 64, hi = Swift.min(n, r.upperBound * 64)
+        if transB {  // y = B x with B [n, k] row-major
+            cblas_sgemv(CblasRowMajor, CblasNoTrans, Int32(hi - lo), Int32(k), alpha, ptrs.b + lo * ldb, Int32(ldb),
+                        ptrs.a, 1, beta, ptrs.c + lo, 1)
+        } else {  // y = B^T x with B [k, n] row-major: the column block lo..<hi
+            cblas_sgemv(CblasRowMajor, CblasTrans, Int32(k), Int32(hi - lo), alpha, ptrs.b + lo, Int32(ldb),
+                        ptrs.a, 1, beta, ptrs.c + lo, 1)
+        }
+    }
+}
+
+/// One single-threaded cblas_sgemm call.
+@inline(__always)
+private func blockSgemm(_ transA: Bool, _ transB: Bool, _ m: Int, _ n: Int, _ k: Int, _ alpha: Float,
+                        _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int,
+                        _ beta: Float, _ c: UnsafeMutablePointer<Float>, _ ldc: Int) {
     cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
                 Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+}
+
+/// Operand pointers handed to GEMM worker threads.
+private struct GemmPointers: @unchecked Sendable {
+    // @unchecked: A and B are only read; each worker writes a disjoint block of C.
+    let a: UnsafePointer<Float>, b: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>
 }
 
 extension Tensor {

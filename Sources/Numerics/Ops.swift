@@ -140,10 +140,43 @@ extension Ops {
         guard Autograd.records(x) else { return Variable(y) }
         let vx = x.value
         return Variable(y, parents: [x]) { g, _ in
-            [Kernels.zipMap(g, vx, cost: Kernels.transcendentalCost) { gi, xi in
-                let s = Kernels.sigmoid(xi)
-                return gi * s * (1 + xi * (1 - s))
-            }]
+            [Kernels.zipMapSIMD(g, vx, cost: 4) { gi, xi in gi * VectorMath.siluGrad(xi) }]
+        }
+    }
+
+    /// Gate functions of gated MLPs with a fused forward and backward.
+    public enum GateFunction: Sendable { case silu, geluTanh }
+
+    /// f(gate) * up in one pass (and one backward pass producing both gradients), as
+    /// Llama's SiLU-gated and Gemma's GELU-gated MLPs.
+    public static func gated(_ gate: Variable, _ up: Variable, _ fn: GateFunction) -> Variable {
+        precondition(gate.shape == up.shape, "gated: gate \(gate.shape) vs up \(up.shape)")
+        let vg = gate.value, vu = up.value
+        let y = fn == .silu ? Kernels.zipMapSIMD(vg, vu, cost: 4) { VectorMath.silu($0) * $1 }
+                            : Kernels.zipMapSIMD(vg, vu, cost: 4) { VectorMath.geluTanh($0) * $1 }
+        guard Autograd.records(gate, up) else { return Variable(y) }
+        return Variable(y, parents: [gate, up]) { g, need in
+            var dGate: Tensor? = need[0] ? Tensor(uninitialized: vg.shape) : nil
+            var dUp: Tensor? = need[1] ? Tensor(uninitialized: vg.shape) : nil
+            let pdg = dGate?.mutablePointer(), pdu = dUp?.mutablePointer()
+            let pg = g.basePointer, px = vg.basePointer, pu = vu.basePointer
+            Threading.parallelChunks(vg.count, costPerItem: 8) { r in
+                var i = r.lowerBound
+                while i < r.upperBound {
+                    let c = Swift.min(8, r.upperBound - i)
+                    let gi = VectorMath.load(pg + i, count: c), xi = VectorMath.load(px + i, count: c)
+                    if let pdg {
+                        let d = fn == .silu ? VectorMath.siluGrad(xi) : VectorMath.geluTanhGrad(xi)
+                        VectorMath.store(gi * VectorMath.load(pu + i, count: c) * d, pdg + i, count: c)
+                    }
+                    if let pdu {
+                        let f = fn == .silu ? VectorMath.silu(xi) : VectorMath.geluTanh(xi)
+                        VectorMath.store(gi * f, pdu + i, count: c)
+                    }
+                    i += 8
+                }
+            }
+            return [dGate, dUp]
         }
     }
 
@@ -153,7 +186,7 @@ extension Ops {
         guard Autograd.records(x) else { return Variable(y) }
         let vx = x.value
         return Variable(y, parents: [x]) { g, _ in
-            [approximate ? Kernels.zipMap(g, vx, cost: Kernels.transcendentalCost) { $0 * Kernels.geluTanhGrad($1) }
+            [approximate ? Kernels.zipMapSIMD(g, vx, cost: 4) { $0 * VectorMath.geluTanhGrad($1) }
                          : Kernels.zipMap(g, vx, cost: Kernels.transcendentalCost) { $0 * Kernels.geluExactGrad($1) }]
         }
     }

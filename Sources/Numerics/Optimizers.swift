@@ -87,7 +87,24 @@ public final class AdamW: Optimizer {
                 let pm = m.mutablePointer(), pv = v.mutablePointer(), pg = g.basePointer
                 let pp = p.value.mutablePointer()
                 Threading.parallelChunks(p.value.count, costPerItem: 8) { r in
-                    for i in r {
+                    // Eight lanes at a time with the same IEEE operations, in the same order,
+                    // as the scalar update (so results are identical); the tail lane by lane.
+                    var i = r.lowerBound
+                    while i + 8 <= r.upperBound {
+                        var pi = VectorMath.load(pp + i, count: 8)
+                        if wd != 0 { pi *= decay }
+                        let gi = VectorMath.load(pg + i, count: 8)
+                        var mi = VectorMath.load(pm + i, count: 8), vi = VectorMath.load(pv + i, count: 8)
+                        mi += (1 - b1) * (gi - mi)
+                        vi = vi * b2 + (1 - b2) * gi * gi
+                        let denom = vi.squareRoot() / bc2Sqrt + eps
+                        pi -= stepSize * (mi / denom)
+                        VectorMath.store(pi, pp + i, count: 8)
+                        VectorMath.store(mi, pm + i, count: 8)
+                        VectorMath.store(vi, pv + i, count: 8)
+                        i += 8
+                    }
+                    for i in i..<r.upperBound {
                         if wd != 0 { pp[i] *= decay }
                         let gi = pg[i]
                         pm[i] += (1 - b1) * (gi - pm[i])  // torch lerp_(grad, 1 - beta1)

@@ -99,16 +99,7 @@ extension Kernels {
     /// Softmax of one row of `c` values into `dst` (zeros when every value is -inf).
     @inlinable
     static func softmaxRow(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, _ c: Int) {
-        var m = -Float.infinity
-        for j in 0..<c where src[j] > m { m = src[j] }
-        if m == -Float.infinity {
-            for j in 0..<c { dst[j] = 0 }
-            return
-        }
-        var s: Float = 0
-        for j in 0..<c { let e = Foundation.exp(src[j] - m); dst[j] = e; s += e }
-        let inv = 1 / s
-        for j in 0..<c { dst[j] *= inv }
+        VectorMath.softmaxRow(src, dst, c)
     }
 
     /// Log-softmax along the last axis.
@@ -129,12 +120,7 @@ extension Kernels {
     /// log(sum(exp(row))) of `c` values, max-subtracted.
     @inlinable
     static func logSumExp(_ src: UnsafePointer<Float>, _ c: Int) -> Float {
-        var m = -Float.infinity
-        for j in 0..<c where src[j] > m { m = src[j] }
-        if m == -Float.infinity { return m }
-        var s: Float = 0
-        for j in 0..<c { s += Foundation.exp(src[j] - m) }
-        return m + Foundation.log(s)
+        VectorMath.logSumExp(src, c)
     }
 
     /// Backward of softmax along the last axis: dx = y * (g - sum(g * y)).

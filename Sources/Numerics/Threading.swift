@@ -4,22 +4,46 @@
 import CBLAS
 import Dispatch
 import Foundation
+import Synchronization
 
 /// Process-wide threading settings.
+///
+/// The runtime owns every thread it uses. OpenBLAS runs single-threaded in the calling
+/// thread; `sgemm` splits large products across the kernel threads itself. OpenBLAS's own
+/// pthread pool spin-waits (sched_yield) between calls and fights the runtime's kernels and
+/// attention workers for the cores: on the 2-core development VM the SmolLM2 forward pass
+/// ran faster on one thread than on two with OpenBLAS threading on (docs/BENCHMARKS.md).
+///
+/// At most one parallel region runs at a time in the process: a kernel that is called from
+/// inside a region (an sgemm in an attention worker) or while another thread holds the
+/// region runs serially instead of oversubscribing the cores.
 public enum Threading {
-    /// Threads used by BLAS and parallel kernels: `AUDITGAP_THREADS` if set, else all cores.
+    /// Threads used by parallel kernels and split GEMMs: `AUDITGAP_THREADS` if set, else all cores.
     public static let defaultCount: Int = {
         if let raw = ProcessInfo.processInfo.environment["AUDITGAP_THREADS"], let n = Int(raw), n > 0 { return n }
         return max(1, ProcessInfo.processInfo.activeProcessorCount)
     }()
 
-    /// Sets the thread count for BLAS (the runtime's kernels use `defaultCount`).
+    /// Sets the thread count of the runtime's kernels and GEMM splitting (OpenBLAS itself
+    /// stays single-threaded).
     public static func configure(threads: Int = defaultCount) {
-        openblas_set_num_threads(Int32(max(1, threads)))
+        blasSetUp()
+        kernelThreads = max(1, threads)
     }
 
-    /// Threads BLAS currently uses.
-    public static var blasThreads: Int { Int(openblas_get_num_threads()) }
+    /// Puts OpenBLAS in single-threaded mode once per process (called by `sgemm`).
+    @inlinable
+    public static func blasSetUp() { _ = blasConfigured }
+
+    @usableFromInline
+    static let blasConfigured: Bool = {
+        openblas_set_num_threads(1)
+        return true
+    }()
+
+    /// Threads products are split over: the kernel thread count (OpenBLAS itself runs
+    /// single-threaded in each of them).
+    public static var blasThreads: Int { kernelThreads }
 
     /// Threads used by the runtime's own parallel kernels (default `defaultCount`). Set it
     /// only at start-up or between runs (e.g. a benchmark comparing 1 vs N threads):
@@ -34,9 +58,23 @@ public enum Threading {
     /// transcendental maps (cost 8), or softmax / cross-entropy rows over large vocabularies.
     public static let parallelThreshold = 1 << 22
 
+    /// Multiply-adds (M x N x K) from which `sgemm` splits a product across threads: about
+    /// 30 microseconds of single-core work, several times a helper's wake-up latency.
+    public static let gemmSplitThreshold = 1 << 21
+
+    /// The process-wide parallel region: held by the thread running a parallel loop.
+    /// `nonisolated(unsafe)`: the pointer is set once and the mutex it points to is the
+    /// synchronisation itself.
+    nonisolated(unsafe) static let region: UnsafeMutablePointer<pthread_mutex_t> = {
+        let m = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+        m.initialize(to: pthread_mutex_t())
+        pthread_mutex_init(m, nil)
+        return m
+    }()
+
     /// Runs `body` over `0..<n` split into contiguous chunks, in parallel across
-    /// `kernelThreads` threads when `n * costPerItem >= parallelThreshold`, else inline.
-    /// `body` must only write disjoint memory for disjoint ranges.
+    /// `kernelThreads` threads when `n * costPerItem >= parallelThreshold` (or always with
+    /// `force`), else inline. `body` must only write disjoint memory for disjoint ranges.
     ///
     /// The calling thread claims chunks itself and never waits for a helper that has not
     /// started yet (on a busy shared machine a woken helper can be late by milliseconds);
@@ -50,17 +88,88 @@ public enum Threading {
         }
         let minItems = Swift.max(1, parallelThreshold / (4 * Swift.max(1, costPerItem)))
         let chunks = Swift.max(1, Swift.min(threads * 4, n / minItems))
+        parallelFor(chunks: chunks, n, body)
+    }
+
+    /// Runs `body` over `0..<n` cut into `chunks` contiguous ranges, claimed by the calling
+    /// thread and `kernelThreads - 1` helpers; inline when there is one thread, one chunk,
+    /// or another parallel region is running (nested calls run serially).
+    public static func parallelFor(chunks requested: Int, _ n: Int, _ body: (Range<Int>) -> Void) {
+        let threads = kernelThreads
+        let chunks = Swift.min(requested, n)
+        guard n > 0 else { return }
+        guard threads > 1, chunks > 1, pthread_mutex_trylock(region) == 0 else {
+            body(0..<n)
+            return
+        }
+        defer { pthread_mutex_unlock(region) }
         let per = (n + chunks - 1) / chunks
         withoutActuallyEscaping(body) { escapable in
             let work = ChunkedWork(chunks: chunks) { c in
                 let lo = c * per, hi = Swift.min(n, lo + per)
                 if lo < hi { escapable(lo..<hi) }
             }
-            for _ in 1..<threads {
-                DispatchQueue.global(qos: .userInitiated).async { work.help() }
-            }
+            WorkerPool.shared.post(work)
             work.help()
             work.finish()
+            WorkerPool.shared.clear()
+        }
+    }
+}
+
+/// Persistent helper threads (`defaultCount - 1`) that run the chunks of posted parallel
+/// loops. After a loop a helper spins for a short while (about 50 microseconds) watching for
+/// the next one, so the back-to-back GEMMs and kernels of a forward pass do not each pay a
+/// thread wake-up, then sleeps on a condition variable.
+/// `@unchecked Sendable`: `job` and `generation` are guarded by `mutex`; `posted` is an
+/// atomic copy of `generation` that spinning helpers poll without the lock.
+final class WorkerPool: @unchecked Sendable {
+    static let shared = WorkerPool(helpers: Threading.defaultCount - 1)
+
+    private var mutex = pthread_mutex_t()
+    private var wake = pthread_cond_t()
+    private var job: ChunkedWork?
+    private var generation = 0
+    private let posted = Atomic<Int>(0)
+
+    private init(helpers: Int) {
+        pthread_mutex_init(&mutex, nil)
+        pthread_cond_init(&wake, nil)
+        for _ in 0..<Swift.max(0, helpers) {
+            let thread = Thread { [unowned self] in self.loop() }
+            thread.name = "auditgap-worker"
+            thread.start()
+        }
+    }
+
+    /// Makes `work` available to the helpers.
+    func post(_ work: ChunkedWork) {
+        pthread_mutex_lock(&mutex)
+        job = work
+        generation += 1
+        posted.store(generation, ordering: .releasing)
+        pthread_cond_broadcast(&wake)
+        pthread_mutex_unlock(&mutex)
+    }
+
+    /// Drops the finished loop so helpers that wake late find nothing to do.
+    func clear() {
+        pthread_mutex_lock(&mutex)
+        job = nil
+        pthread_mutex_unlock(&mutex)
+    }
+
+    private func loop() {
+        var seen = 0
+        while true {
+            var spins = 0
+            while spins < 20_000 && posted.load(ordering: .relaxed) == seen { spins += 1 }
+            pthread_mutex_lock(&mutex)
+            while generation == seen { pthread_cond_wait(&wake, &mutex) }
+            seen = generation
+            let work = job
+            pthread_mutex_unlock(&mutex)
+            work?.help()
         }
     }
 }

@@ -75,15 +75,25 @@ enum MatmulBench {
             let flops = 2.0 * Double(n) * Double(n) * Double(n)
             let reps = n >= 2048 ? repeats : (n <= 512 ? repeats * 4 : repeats * 2)
             var c = [Float](repeating: 0, count: n * n)
-            let times = secondsInterleaved(repeats: reps, [
-                { _ = Tensor.matmul(a, b) },
-                {
-                    a.withUnsafeBufferPointer { pa in b.withUnsafeBufferPointer { pb in c.withUnsafeMutableBufferPointer { pc in
-                        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(n), Int32(n), Int32(n), 1,
-                                    pa.baseAddress, Int32(n), pb.baseAddress, Int32(n), 0, pc.baseAddress, Int32(n))
-                    } } }
-                },
-            ])
+            // The baseline is OpenBLAS's own threading, the way other programs call it. Its
+            // worker threads spin for a while after each call and would steal the cores from
+            // the runtime's threads if the two were interleaved call by call, so the two run
+            // in alternating blocks with a pause after each baseline block.
+            let raw = {
+                a.withUnsafeBufferPointer { pa in b.withUnsafeBufferPointer { pb in c.withUnsafeMutableBufferPointer { pc in
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(n), Int32(n), Int32(n), 1,
+                                pa.baseAddress, Int32(n), pb.baseAddress, Int32(n), 0, pc.baseAddress, Int32(n))
+                } } }
+            }
+            var times: [[Double]] = [[], []]
+            let block = max(1, reps / 4)
+            for _ in 0..<4 {
+                times[0] += secondsInterleaved(repeats: block, [{ _ = Tensor.matmul(a, b) }])[0]
+                openblas_set_num_threads(Int32(Threading.kernelThreads))
+                times[1] += secondsInterleaved(repeats: block, [raw])[0]
+                openblas_set_num_threads(1)
+                usleep(300_000)
+            }
             let t = times.map { $0.sorted()[$0.count / 2] }
             let g1 = flops / t[0] / 1e9, g2 = flops / t[1] / 1e9, ratio = medianPairRatio(times)
             rows.append(["size": n, "runtime_gflops": g1, "sgemm_gflops": g2, "ratio": ratio])
