@@ -56,7 +56,13 @@ final class AutogradBackend: BlockBackend {
         return y
     }
 
-    func projections(_ x: Variable, _ modules: [String]) -> [Variable] { modules.map { linear(x, $0) } }
+    /// Frozen q/k/v or gate/up weights (PGD, probes, frozen evaluation) run as one GEMM on the
+    /// concatenated weight, forward and backward; trainable or adapted ones one by one.
+    func projections(_ x: Variable, _ modules: [String]) -> [Variable] {
+        guard let fused = model.fusedProjection(modules) else { return modules.map { linear(x, $0) } }
+        let y = Ops.linear(x, weight: Variable(fused.weight), bias: fused.bias.map { Variable($0) })
+        return Ops.split(y, axis: -1, sizes: fused.widths)
+    }
 
     func norm(_ x: Variable, _ module: String) -> Variable {
         let eps = Float(model.config.normEps)

@@ -57,30 +57,43 @@ extension Kernels {
         let (b, hq, t, dh, hkv, s) = attentionShapes(q, k, v, mask)
         let group = hq / hkv
         var out = Tensor(uninitialized: q.shape)
-        var probs = Tensor(uninitialized: keepProbabilities ? [b, hq, t, s] : [t, s])
+        var probs = Tensor(uninitialized: keepProbabilities ? [b, hq, t, s] : [1])
         let po = out.mutablePointer(), pp = probs.mutablePointer()
         let pq = q.basePointer, pk = k.basePointer, pv = v.basePointer
-        var rowMask = [Bool](repeating: true, count: s)
-        for bi in 0..<b {
-            for h in 0..<hq {
-                let qh = pq + (bi * hq + h) * t * dh
-                let kvOff = (bi * hkv + h / group) * s * dh
-                let ph = keepProbabilities ? pp + (bi * hq + h) * t * s : pp
-                if s == 0 || dh == 0 {
-                    (po + (bi * hq + h) * t * dh).update(repeating: 0, count: t * dh)
-                    continue
+        // Heads run in parallel (their GEMMs then stay on the worker's thread); each chunk
+        // has its own score buffer when the probabilities are not kept.
+        Threading.parallelFor(chunks: Threading.kernelThreads, b * hq) { items in
+            var scratch = [Float](repeating: 0, count: keepProbabilities ? 0 : t * s)
+            scratch.withUnsafeMutableBufferPointer { sc in
+                for item in items {
+                    let bi = item / hq, h = item % hq
+                    let qh = pq + item * t * dh
+                    let kvOff = (bi * hkv + h / group) * s * dh
+                    let ph = keepProbabilities ? pp + item * t * s : sc.baseAddress!
+                    if s == 0 || dh == 0 {
+                        (po + item * t * dh).update(repeating: 0, count: t * dh)
+                        continue
+                    }
+                    sgemm(transA: false, transB: true, m: t, n: s, k: dh, alpha: scale, a: qh, lda: dh,
+                          b: pk + kvOff, ldb: dh, c: ph, ldc: s)
+                    for ti in 0..<t {
+                        let row = ph + ti * s
+                        // Keys outside [lo, hi] (causal future, beyond the window) get 0 without
+                        // an exp; padding inside the range is -inf before the softmax.
+                        let qp = ti + mask.queryOffset
+                        let hi = mask.causal ? Swift.min(s, qp + 1) : s
+                        let lo = Swift.min(hi, mask.slidingWindow.map { Swift.max(0, qp - $0 + 1) } ?? 0)
+                        if let cap = softcap { for j in lo..<hi { row[j] = cap * Foundation.tanh(row[j] / cap) } }
+                        if let km = mask.keyMask {
+                            for j in lo..<hi where !km[bi * s + j] { row[j] = -Float.infinity }
+                        }
+                        if lo > 0 { row.update(repeating: 0, count: lo) }
+                        if hi < s { (row + hi).update(repeating: 0, count: s - hi) }
+                        VectorMath.softmaxRow(UnsafePointer(row + lo), row + lo, hi - lo)
+                    }
+                    sgemm(transA: false, transB: false, m: t, n: dh, k: s, a: ph, lda: s,
+                          b: pv + kvOff, ldb: dh, c: po + item * t * dh, ldc: dh)
                 }
-                sgemm(transA: false, transB: true, m: t, n: s, k: dh, alpha: scale, a: qh, lda: dh,
-                      b: pk + kvOff, ldb: dh, c: ph, ldc: s)
-                for ti in 0..<t {
-                    let row = ph + ti * s
-                    if let cap = softcap { for j in 0..<s { row[j] = cap * Foundation.tanh(row[j] / cap) } }
-                    for j in 0..<s { rowMask[j] = mask.allows(b: bi, t: ti, s: j, keyCount: s) }
-                    for j in 0..<s where !rowMask[j] { row[j] = -Float.infinity }
-                    softmaxRow(UnsafePointer(row), row, s)
-                }
-                sgemm(transA: false, transB: false, m: t, n: dh, k: s, a: ph, lda: s,
-                      b: pv + kvOff, ldb: dh, c: po + (bi * hq + h) * t * dh, ldc: dh)
             }
         }
         return (out, keepProbabilities ? probs : nil)
@@ -98,45 +111,51 @@ extension Kernels {
         if s == 0 || dh == 0 { return (dq, dk, dv) }
         let pdq = dq?.mutablePointer(), pdk = dk?.mutablePointer(), pdv = dv?.mutablePointer()
         let pq = q.basePointer, pk = k.basePointer, pv = v.basePointer, pp = probs.basePointer, pg = g.basePointer
-        var dS = Tensor(uninitialized: [t, s]), raw = Tensor(uninitialized: softcap == nil ? [1] : [t, s])
-        let pds = dS.mutablePointer(), praw = raw.mutablePointer()
-        for bi in 0..<b {
-            for h in 0..<hq {
-                let qOff = (bi * hq + h) * t * dh, kvOff = (bi * hkv + h / group) * s * dh
-                let ph = pp + (bi * hq + h) * t * s, gh = pg + qOff
-                if let pdv {  // dV += P^T gO
-                    sgemm(transA: true, transB: false, m: s, n: dh, k: t, a: ph, lda: s, b: gh, ldb: dh,
-                          beta: 1, c: pdv + kvOff, ldc: dh)
-                }
-                guard needQ || needK else { continue }
-                // dP = gO V^T, then dS = P * (dP - rowsum(dP * P)).
-                sgemm(transA: false, transB: true, m: t, n: s, k: dh, a: gh, lda: dh, b: pv + kvOff, ldb: dh,
-                      c: pds, ldc: s)
-                if softcap != nil {
-                    sgemm(transA: false, transB: true, m: t, n: s, k: dh, alpha: scale, a: pq + qOff, lda: dh,
-                          b: pk + kvOff, ldb: dh, c: praw, ldc: s)
-                }
-                for ti in 0..<t {
-                    let pr = ph + ti * s, dr = pds + ti * s
-                    var dot: Float = 0
-                    for j in 0..<s { dot += pr[j] * dr[j] }
-                    for j in 0..<s { dr[j] = pr[j] * (dr[j] - dot) }
-                    if let cap = softcap {
-                        let rr = praw + ti * s
-                        for j in 0..<s { let th = Foundation.tanh(rr[j] / cap); dr[j] *= 1 - th * th }
+        // One work item per (batch, key/value head): its query heads accumulate into the same
+        // dK / dV rows, so items write disjoint memory and run in parallel.
+        Threading.parallelFor(chunks: Threading.kernelThreads, b * hkv) { items in
+            var dS = [Float](repeating: 0, count: t * s), raw = [Float](repeating: 0, count: softcap == nil ? 0 : t * s)
+            dS.withUnsafeMutableBufferPointer { dsb in raw.withUnsafeMutableBufferPointer { rawb in
+                let pds = dsb.baseAddress!
+                for item in items {
+                    let bi = item / hkv, kvOff = item * s * dh
+                    for h in (item % hkv) * group..<((item % hkv) + 1) * group {
+                        let qOff = (bi * hq + h) * t * dh
+                        let ph = pp + (bi * hq + h) * t * s, gh = pg + qOff
+                        if let pdv {  // dV += P^T gO
+                            sgemm(transA: true, transB: false, m: s, n: dh, k: t, a: ph, lda: s, b: gh, ldb: dh,
+                                  beta: 1, c: pdv + kvOff, ldc: dh)
+                        }
+                        guard needQ || needK else { continue }
+                        // dP = gO V^T, then dS = P * (dP - rowsum(dP * P)).
+                        sgemm(transA: false, transB: true, m: t, n: s, k: dh, a: gh, lda: dh, b: pv + kvOff, ldb: dh,
+                              c: pds, ldc: s)
+                        if softcap != nil {
+                            sgemm(transA: false, transB: true, m: t, n: s, k: dh, alpha: scale, a: pq + qOff, lda: dh,
+                                  b: pk + kvOff, ldb: dh, c: rawb.baseAddress!, ldc: s)
+                        }
+                        for ti in 0..<t {
+                            let pr = ph + ti * s, dr = pds + ti * s
+                            var dot: Float = 0
+                            for j in 0..<s { dot += pr[j] * dr[j] }
+                            for j in 0..<s { dr[j] = pr[j] * (dr[j] - dot) }
+                            if let cap = softcap {
+                                let rr = rawb.baseAddress! + ti * s
+                                for j in 0..<s { let th = Foundation.tanh(rr[j] / cap); dr[j] *= 1 - th * th }
+                            }
+                        }
+                        if let pdq {  // dQ = scale * dS K
+                            sgemm(transA: false, transB: false, m: t, n: dh, k: s, alpha: scale, a: pds, lda: s,
+                                  b: pk + kvOff, ldb: dh, c: pdq + qOff, ldc: dh)
+                        }
+                        if let pdk {  // dK += scale * dS^T Q
+                            sgemm(transA: true, transB: false, m: s, n: dh, k: t, alpha: scale, a: pds, lda: s,
+                                  b: pq + qOff, ldb: dh, beta: 1, c: pdk + kvOff, ldc: dh)
+                        }
                     }
                 }
-                if let pdq {  // dQ = scale * dS K
-                    sgemm(transA: false, transB: false, m: t, n: dh, k: s, alpha: scale, a: pds, lda: s,
-                          b: pk + kvOff, ldb: dh, c: pdq + qOff, ldc: dh)
-                }
-                if let pdk {  // dK += scale * dS^T Q
-                    sgemm(transA: true, transB: false, m: s, n: dh, k: t, alpha: scale, a: pds, lda: s,
-                          b: pq + qOff, ldb: dh, beta: 1, c: pdk + kvOff, ldc: dh)
-                }
-            }
+            } }
         }
-        withExtendedLifetime((dS, raw)) {}  // scratch buffers were used through raw pointers
         return (dq, dk, dv)
     }
 
