@@ -51,7 +51,7 @@ final class AutogradBackend: BlockBackend {
         if let lora = model.adapters[module] {
             let xin = training && lora.dropout > 0 ? Ops.dropout(x, p: lora.dropout, rng: &rng) : x
             let low = Ops.linear(Ops.linear(xin, weight: lora.a), weight: lora.b)
-            y = Ops.add(y, Ops.scale(low, by: lora.scale))
+            y = Ops.addScaled(y, low, scale: lora.scale)
         }
         return y
     }

@@ -35,6 +35,17 @@ extension Ops {
         }
     }
 
+    /// a + s * b for same-shaped a and b in one pass (LoRA's scaled low-rank update).
+    public static func addScaled(_ a: Variable, _ b: Variable, scale s: Float) -> Variable {
+        precondition(a.value.count == b.value.count, "addScaled: \(a.shape) vs \(b.shape)")
+        let y = Kernels.zipMapSIMD(a.value, b.value) { $0 + s * $1 }
+        guard Autograd.records(a, b) else { return Variable(y) }
+        let sb = b.shape
+        return Variable(y, parents: [a, b]) { g, need in
+            [need[0] ? g : nil, need[1] ? Kernels.scale(g, by: s).reshaped(sb) : nil]
+        }
+    }
+
     /// a - b (numpy broadcasting).
     public static func sub(_ a: Variable, _ b: Variable) -> Variable {
         let y = Kernels.sub(a.value, b.value)

@@ -36,6 +36,14 @@ final class GradientTests: XCTestCase {
         checkGradients("sqrt", [pos]) { Ops.sqrt($0[0]) }
         checkGradients("relu", [pos]) { Ops.relu(Ops.addScalar($0[0], -1.15)) }
         checkGradients("negate", [x]) { -$0[0] }
+        let y = randomTensor([3, 7], &rng, low: -2, high: 2)
+        checkGradients("gated silu", [x, y]) { Ops.gated($0[0], $0[1], .silu) }
+        checkGradients("gated gelu tanh", [x, y]) { Ops.gated($0[0], $0[1], .geluTanh) }
+        checkGradients("addScaled", [x, y]) { Ops.addScaled($0[0], $0[1], scale: 0.37) }
+        // The fused ops agree with their unfused compositions.
+        let vx = Variable(x), vy = Variable(y)
+        XCTAssertEqual(Ops.gated(vx, vy, .silu).value.scalars, Ops.mul(Ops.silu(vx), vy).value.scalars)
+        XCTAssertEqual(Ops.addScaled(vx, vy, scale: 0.37).value.scalars, Ops.add(vx, Ops.scale(vy, by: 0.37)).value.scalars)
     }
 
     func testReductions() {
