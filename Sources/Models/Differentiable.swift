@@ -43,10 +43,14 @@ public struct DifferentiableOptions {
     public var seed: UInt64 = 0
     /// Recompute each block in the backward pass instead of keeping its activations.
     public var checkpointing: Bool = true
+    /// With checkpointing, the last `keptBlocks` blocks record their activations in the
+    /// forward pass and are not recomputed (memory traded for speed; 0 = recompute all).
+    public var keptBlocks: Int = 0
 
     public init(positions: PositionMode = .fromMask, hidden: HiddenCapture = .none, logits: LogitsMode = .all,
                 interventions: [DeltaIntervention] = [], training: Bool = false, seed: UInt64 = 0,
-                checkpointing: Bool = true) {
+                checkpointing: Bool = true, keptBlocks: Int = 0) {
+        self.keptBlocks = keptBlocks
         self.positions = positions
         self.hidden = hidden
         self.logits = logits

@@ -27,16 +27,24 @@ extension TransformerModel {
         let be = AutogradBackend(model: self, batch: batch.batch, length: batch.length, positions: positions,
                                  mask: batch.mask, training: options.training, seed: options.seed)
         func blockSeed(_ i: Int) -> UInt64 { options.seed &+ UInt64(i) &* 0x9E37 }
-        // Forward without a tape, keeping block inputs.
+        // Forward without a tape, keeping block inputs; the last `keptBlocks` blocks are
+        // recorded on the tape instead (their input leaf and output kept for the backward).
+        let firstKept = layers - max(0, min(layers, options.keptBlocks))
         var inputs: [Tensor] = []
-        Autograd.withNoGrad {
-            var x = embedVariable(ids: batch.ids, positions: positions).value
-            inputs.append(x)
-            for i in 0..<layers {
-                be.reseed(blockSeed(i))
-                x = runBlock(be, spec: spec.blocks[i], layer: i, x: Variable(x)).value
-                inputs.append(x)
+        var recorded: [Int: (input: Variable, output: Variable)] = [:]
+        var x = Autograd.withNoGrad { embedVariable(ids: batch.ids, positions: positions).value }
+        inputs.append(x)
+        for i in 0..<layers {
+            be.reseed(blockSeed(i))
+            if i >= firstKept {
+                let v = Variable(x, requiresGrad: true)
+                let y = runBlock(be, spec: spec.blocks[i], layer: i, x: v)
+                recorded[i] = (v, y)
+                x = y.value
+            } else {
+                x = Autograd.withNoGrad { runBlock(be, spec: spec.blocks[i], layer: i, x: Variable(x)).value }
             }
+            inputs.append(x)
         }
         // Loss on leaf hidden states.
         var out = DifferentiableOutput(logits: nil, hidden: [Variable?](repeating: nil, count: layers + 1), scores: nil)
@@ -54,6 +62,11 @@ extension TransformerModel {
         var g = top.grad ?? Tensor(zeros: [n, config.hiddenSize])
         for i in stride(from: layers - 1, through: 0, by: -1) {
             if i + 1 < layers, let extra = leaves[i + 1]?.grad { Kernels.accumulate(&g, extra) }
+            if let r = recorded.removeValue(forKey: i) {
+                r.output.backward(seed: g)
+                g = r.input.grad ?? Tensor(zeros: [n, config.hiddenSize])
+                continue
+            }
             let v = Variable(inputs[i], requiresGrad: true)
             be.reseed(blockSeed(i))
             let y = runBlock(be, spec: spec.blocks[i], layer: i, x: v)

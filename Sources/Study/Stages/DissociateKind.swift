@@ -44,6 +44,8 @@ public struct DissociateKind: StageKind {
             ParamSpec("max_harmful", .int, default: .int(0), doc: "use at most this many triples (0 = all)"),
             ParamSpec("max_benign", .int, default: .int(0), doc: "use at most this many anchors (0 = all)"),
             ParamSpec("checkpointing", .bool, default: .bool(true), doc: "recompute blocks in the backward (less memory)"),
+            ParamSpec("keep_blocks", .int, default: .int(0),
+                      doc: "with checkpointing, the last N blocks keep their activations instead (faster, more memory)"),
             ParamSpec("save_dtype", .string, default: .string("f32"), choices: ["f32", "bf16", "f16"]),
             ParamSpec("chat_template", .bool, default: .bool(true), doc: "chat-format (prompt, response) as the probe features do"),
         ])
@@ -82,6 +84,10 @@ public struct DissociateKind: StageKind {
         cfg.monitorLearningRate = Float(try p.double("monitor_learning_rate"))
         cfg.monitorWeightDecay = Float(try p.double("monitor_weight_decay"))
         cfg.checkpointing = try p.bool("checkpointing")
+        cfg.keptBlocks = try p.int("keep_blocks")
+        guard cfg.keptBlocks >= 0 else {
+            throw StudyError.invalidConfiguration("keep_blocks must be 0 or more (blocks that skip recomputation), got \(cfg.keptBlocks)")
+        }
         cfg.seed = UInt64(truncatingIfNeeded: context.seed)
         if try p.bool("lora") {
             cfg.lora = LoRAConfig(rank: try p.int("lora_r"), alpha: try p.double("lora_alpha"),

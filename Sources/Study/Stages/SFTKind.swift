@@ -46,7 +46,9 @@ public struct SFTKind: StageKind {
             ParamSpec("eval_batch", .int, default: .int(8)),
             ParamSpec("judges", .list(.map), default: .list([.map(["name": .string("lexical"), "kind": .string("lexical")])]),
                       doc: "judges as in the `judge` kind (lexical, guard, external, ensemble)"),
-            ParamSpec("checkpointing", .bool, default: .bool(true)),
+            ParamSpec("checkpointing", .bool, default: .bool(true), doc: "recompute blocks in the backward (less memory)"),
+            ParamSpec("keep_blocks", .int, default: .int(0),
+                      doc: "with checkpointing, the last N blocks keep their activations instead (faster, more memory)"),
             ParamSpec("save_dtype", .string, default: .string("f32"), choices: ["f32", "bf16", "f16"]),
         ])
     }
@@ -82,6 +84,10 @@ public struct SFTKind: StageKind {
         cfg.maxTokens = try p.int("max_tokens")
         cfg.maxGradNorm = Float(try p.double("max_grad_norm"))
         cfg.checkpointing = try p.bool("checkpointing")
+        cfg.keptBlocks = try p.int("keep_blocks")
+        guard cfg.keptBlocks >= 0 else {
+            throw StudyError.invalidConfiguration("keep_blocks must be 0 or more (blocks that skip recomputation), got \(cfg.keptBlocks)")
+        }
         let stage = try StageSupport.loadModel(context)
         let model = stage.model
         let encoder = ChatExampleEncoder(tokenizer: try stage.requireTokenizer(), maxTokens: cfg.maxTokens,

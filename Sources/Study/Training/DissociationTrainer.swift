@@ -51,6 +51,8 @@ public struct DissociationConfig: Sendable, Equatable {
     public var seed: UInt64 = 0
     /// Block-wise recomputation in the backward pass (less memory).
     public var checkpointing = true
+    /// With checkpointing, the last `keptBlocks` blocks are not recomputed.
+    public var keptBlocks = 0
 
     public init() {}
 
@@ -165,7 +167,7 @@ public final class DissociationTrainer {
         let options = DifferentiableOptions(hidden: .indices(Set(1...layers)),
                                             logits: batch.lossRows.isEmpty ? .none : .rows(batch.lossRows),
                                             training: true, seed: config.seed &+ UInt64(step &* 1000 &+ microBatch),
-                                            checkpointing: config.checkpointing)
+                                            checkpointing: config.checkpointing, keptBlocks: config.keptBlocks)
         // Phases 1 and 2: phi frozen, gradients reach theta only.
         Self.setTrainable(monitor, false)
         _ = try model.trainingBackward(tokens, options: options) { out in

@@ -28,6 +28,8 @@ public struct SFTConfig: Sendable, Equatable {
     public var maxGradNorm: Float = 1
     public var seed: UInt64 = 0
     public var checkpointing = true
+    /// With checkpointing, the last `keptBlocks` blocks are not recomputed.
+    public var keptBlocks = 0
 
     public init() {}
 }
@@ -119,7 +121,7 @@ public final class SFTTrainer {
             let weight = Float(batch.lossRows.count) / Float(batchTokens)
             let options = DifferentiableOptions(logits: .rows(batch.lossRows), training: true,
                                                 seed: config.seed &+ UInt64(step &* 1000 &+ k),
-                                                checkpointing: config.checkpointing)
+                                                checkpointing: config.checkpointing, keptBlocks: config.keptBlocks)
             let l = try model.trainingBackward(batch.tokens, options: options) { out in
                 guard let logits = out.logits else { preconditionFailure("SFT: no logits") }
                 let nll = Ops.crossEntropy(logits: logits, targets: batch.lossTargets)
