@@ -118,13 +118,17 @@ public enum Threading {
 }
 
 /// Persistent helper threads (`defaultCount - 1`) that run the chunks of posted parallel
-/// loops. After a loop a helper spins for a short while (about 50 microseconds) watching for
+/// loops. After a loop a helper spins for a short while (200 microseconds) watching for
 /// the next one, so the back-to-back GEMMs and kernels of a forward pass do not each pay a
 /// thread wake-up, then sleeps on a condition variable.
 /// `@unchecked Sendable`: `job` and `generation` are guarded by `mutex`; `posted` is an
 /// atomic copy of `generation` that spinning helpers poll without the lock.
 final class WorkerPool: @unchecked Sendable {
     static let shared = WorkerPool(helpers: Threading.defaultCount - 1)
+    /// How long an idle helper polls for the next loop before sleeping: longer than the gap
+    /// between the GEMMs and kernels of a forward pass, short enough not to hold a core
+    /// from other processes for long.
+    static let spinNanoseconds: UInt64 = 200_000
 
     private var mutex = pthread_mutex_t()
     private var wake = pthread_cond_t()
@@ -162,8 +166,13 @@ final class WorkerPool: @unchecked Sendable {
     private func loop() {
         var seen = 0
         while true {
-            var spins = 0
-            while spins < 20_000 && posted.load(ordering: .relaxed) == seen { spins += 1 }
+            // Spin up to `spinNanoseconds` (checking the clock every 256 polls), then sleep.
+            let deadline = DispatchTime.now().uptimeNanoseconds + WorkerPool.spinNanoseconds
+            var polls = 0
+            while posted.load(ordering: .relaxed) == seen {
+                polls += 1
+                if polls & 255 == 0 && DispatchTime.now().uptimeNanoseconds > deadline { break }
+            }
             pthread_mutex_lock(&mutex)
             while generation == seen { pthread_cond_wait(&wake, &mutex) }
             seen = generation
