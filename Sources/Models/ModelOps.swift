@@ -112,12 +112,7 @@ public enum ModelOps {
             x.withUnsafeBufferPointer { px in
                 let a0 = px.baseAddress!, d0 = out.baseAddress!
                 Threading.parallelChunks(x.count, costPerItem: 4) { r in
-                    let n = r.count, a = a0 + r.lowerBound, d = d0 + r.lowerBound
-                    if kind == .geluErf || kind == .relu {
-                        for i in 0..<n { d[i] = kind.apply(a[i]) }
-                    } else {
-                        VectorMath.map(n, a, d) { kind.apply($0) }
-                    }
+                    VectorMath.map(r.count, a0 + r.lowerBound, d0 + r.lowerBound) { kind.apply($0) }
                 }
             }
         }
@@ -131,11 +126,8 @@ public enum ModelOps {
                 up.withUnsafeBufferPointer { pu in
                     let g0 = pg.baseAddress!, u0 = pu.baseAddress!, d0 = out.baseAddress!
                     Threading.parallelChunks(gate.count, costPerItem: 4) { r in
-                        let n = r.count, g = g0 + r.lowerBound, u = u0 + r.lowerBound, d = d0 + r.lowerBound
-                        if kind == .geluErf || kind == .relu {
-                            for i in 0..<n { d[i] = kind.apply(g[i]) * u[i] }
-                        } else {
-                            VectorMath.map(n, g, u, d) { kind.apply($0) * $1 }
+                        VectorMath.map(r.count, g0 + r.lowerBound, u0 + r.lowerBound, d0 + r.lowerBound) {
+                            kind.apply($0) * $1
                         }
                     }
                 }

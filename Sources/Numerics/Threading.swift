@@ -73,8 +73,8 @@ public enum Threading {
     }()
 
     /// Runs `body` over `0..<n` split into contiguous chunks, in parallel across
-    /// `kernelThreads` threads when `n * costPerItem >= parallelThreshold` (or always with
-    /// `force`), else inline. `body` must only write disjoint memory for disjoint ranges.
+    /// `kernelThreads` threads when `n * costPerItem >= parallelThreshold`, else inline.
+    /// `body` must only write disjoint memory for disjoint ranges.
     ///
     /// The calling thread claims chunks itself and never waits for a helper that has not
     /// started yet (on a busy shared machine a woken helper can be late by milliseconds);

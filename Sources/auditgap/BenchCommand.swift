@@ -65,7 +65,7 @@ enum MatmulBench {
         Threading.configure()
         var rows: [[String: Any]] = []
         if !json {
-            print("matmul, threads \(Threading.blasThreads), median of \(repeats) (interleaved)")
+            print("matmul, threads \(Threading.blasThreads), medians over 4 alternating blocks (baseline: OpenBLAS's own threads)")
             print("size   runtime GFLOP/s   raw sgemm GFLOP/s   ratio (median of per-round runtime/raw speed)")
         }
         for n in [256, 512, 1024, 2048] {
