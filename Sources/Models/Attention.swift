@@ -156,14 +156,18 @@ extension ModelOps {
                                     for ti in 0..<t {
                                         let row = sc.baseAddress! + ti * s
                                         let qi = offset + ti
-                                        let lo = spec.window.map { max(0, qi - $0 + 1) } ?? 0
-                                        for j in 0..<s where j < lo || j > qi || keyMask[maskRow + j] == 0 {
-                                            row[j] = -.infinity
-                                        }
+                                        // Visible keys are lo...qi (causal, sliding window); keys
+                                        // outside get probability 0 without an exp, padding
+                                        // inside is -inf before the softmax.
+                                        let hiEnd = min(s, qi + 1)
+                                        let lo = min(hiEnd, spec.window.map { max(0, qi - $0 + 1) } ?? 0)
+                                        for j in lo..<hiEnd where keyMask[maskRow + j] == 0 { row[j] = -.infinity }
                                         if let cap = spec.softcap {
-                                            for j in 0..<s where row[j] != -.infinity { row[j] = tanh(row[j] / cap) * cap }
+                                            for j in lo..<hiEnd where row[j] != -.infinity { row[j] = tanh(row[j] / cap) * cap }
                                         }
-                                        VectorMath.softmaxRow(row, row, s)
+                                        if lo > 0 { row.update(repeating: 0, count: lo) }
+                                        if hiEnd < s { (row + hiEnd).update(repeating: 0, count: s - hiEnd) }
+                                        VectorMath.softmaxRow(row + lo, row + lo, hiEnd - lo)
                                     }
                                     sgemm(transA: false, transB: false, m: t, n: dh, k: s,
                                           a: sc.baseAddress!, lda: s, b: vp, ldb: dh,
