@@ -155,19 +155,15 @@ extension ModelOps {
                                     let maskRow = bi * capacity
                                     for ti in 0..<t {
                                         let row = sc.baseAddress! + ti * s
-                                        let qi = offset + ti
-                                        // Visible keys are lo...qi (causal, sliding window); keys
-                                        // outside get probability 0 without an exp, padding
-                                        // inside is -inf before the softmax.
-                                        let hiEnd = min(s, qi + 1)
-                                        let lo = min(hiEnd, spec.window.map { max(0, qi - $0 + 1) } ?? 0)
-                                        for j in lo..<hiEnd where keyMask[maskRow + j] == 0 { row[j] = -.infinity }
+                                        // Keys outside the causal / sliding-window range get
+                                        // probability 0 without an exp; padding inside it is -inf.
+                                        let visible = AttentionMask.visibleKeys(queryPosition: offset + ti, keyCount: s,
+                                                                                causal: true, window: spec.window)
+                                        for j in visible where keyMask[maskRow + j] == 0 { row[j] = -.infinity }
                                         if let cap = spec.softcap {
-                                            for j in lo..<hiEnd where row[j] != -.infinity { row[j] = tanh(row[j] / cap) * cap }
+                                            for j in visible where row[j] != -.infinity { row[j] = tanh(row[j] / cap) * cap }
                                         }
-                                        if lo > 0 { row.update(repeating: 0, count: lo) }
-                                        if hiEnd < s { (row + hiEnd).update(repeating: 0, count: s - hiEnd) }
-                                        VectorMath.softmaxRow(row + lo, row + lo, hiEnd - lo)
+                                        VectorMath.softmaxRow(row, count: s, visible: visible)
                                     }
                                     sgemm(transA: false, transB: false, m: t, n: dh, k: s,
                                           a: sc.baseAddress!, lda: s, b: vp, ldb: dh,

@@ -37,6 +37,15 @@ public struct AttentionMask: Sendable {
         return true
     }
 
+    /// Keys that query position `qp` may see among `keyCount`, before padding: the causal
+    /// bound and the sliding window (transformers' convention) as one range.
+    @inlinable
+    public static func visibleKeys(queryPosition qp: Int, keyCount: Int, causal: Bool, window: Int?) -> Range<Int> {
+        let hi = causal ? Swift.min(keyCount, qp + 1) : keyCount
+        let lo = Swift.min(hi, window.map { Swift.max(0, qp - $0 + 1) } ?? 0)
+        return lo..<hi
+    }
+
     /// The mask as an additive tensor [B, T, S]: 0 where visible, -inf where hidden.
     public func additive(batch: Int, queries: Int, keys: Int) -> Tensor {
         var out = Tensor(uninitialized: [batch, queries, keys])
@@ -80,16 +89,13 @@ extension Kernels {
                         let row = ph + ti * s
                         // Keys outside [lo, hi] (causal future, beyond the window) get 0 without
                         // an exp; padding inside the range is -inf before the softmax.
-                        let qp = ti + mask.queryOffset
-                        let hi = mask.causal ? Swift.min(s, qp + 1) : s
-                        let lo = Swift.min(hi, mask.slidingWindow.map { Swift.max(0, qp - $0 + 1) } ?? 0)
-                        if let cap = softcap { for j in lo..<hi { row[j] = cap * Foundation.tanh(row[j] / cap) } }
+                        let visible = AttentionMask.visibleKeys(queryPosition: ti + mask.queryOffset, keyCount: s,
+                                                                causal: mask.causal, window: mask.slidingWindow)
+                        if let cap = softcap { for j in visible { row[j] = cap * Foundation.tanh(row[j] / cap) } }
                         if let km = mask.keyMask {
-                            for j in lo..<hi where !km[bi * s + j] { row[j] = -Float.infinity }
+                            for j in visible where !km[bi * s + j] { row[j] = -Float.infinity }
                         }
-                        if lo > 0 { row.update(repeating: 0, count: lo) }
-                        if hi < s { (row + hi).update(repeating: 0, count: s - hi) }
-                        VectorMath.softmaxRow(UnsafePointer(row + lo), row + lo, hi - lo)
+                        VectorMath.softmaxRow(row, count: s, visible: visible)
                     }
                     sgemm(transA: false, transB: false, m: t, n: dh, k: s, a: ph, lda: s,
                           b: pv + kvOff, ldb: dh, c: po + item * t * dh, ldc: dh)

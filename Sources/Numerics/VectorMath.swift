@@ -152,6 +152,15 @@ public enum VectorMath {
         return m + Foundation.log(acc.sum())
     }
 
+    /// In-place softmax of `row[visible]` with every entry outside `visible` set to 0 (no
+    /// exp is spent on them): attention rows with causal / sliding-window masks.
+    @inlinable
+    public static func softmaxRow(_ row: UnsafeMutablePointer<Float>, count: Int, visible: Range<Int>) {
+        if visible.lowerBound > 0 { row.update(repeating: 0, count: visible.lowerBound) }
+        if visible.upperBound < count { (row + visible.upperBound).update(repeating: 0, count: count - visible.upperBound) }
+        softmaxRow(row + visible.lowerBound, row + visible.lowerBound, visible.count)
+    }
+
     /// Softmax of one row of `c` values into `dst` (zeros when every value is -inf). `src`
     /// and `dst` may be the same buffer.
     @inlinable
