@@ -2,7 +2,8 @@
 """PyTorch eager + transformers reference for `auditgap bench forward|generate`.
 
 Random-weight SmolLM2-135M-shaped LlamaForCausalLM (hidden 576, 30 layers, 9 heads / 3 KV
-heads, intermediate 1536, vocab 49152, tied), float32, torch threads 2 (override with
+heads, intermediate 1536, vocab 49152, tied), float32 holding bf16 values (as the published
+bf16 checkpoint loaded in float32), torch threads 2 (override with
 --threads). Workloads as in auditgap:
   forward:  hidden-state forward (output_hidden_states, base model so the LM head is skipped),
             batch 8 x 128, median tokens/s
@@ -44,6 +45,9 @@ def main():
                       rms_norm_eps=1e-5, tie_word_embeddings=True, rope_parameters={"rope_type": "default", "rope_theta": 100000.0},
                       bos_token_id=1, eos_token_id=2, pad_token_id=0)
     model = LlamaForCausalLM(cfg).eval()
+    with torch.no_grad():  # bf16-valued float32 weights, as auditgap's bench (no effect on speed)
+        for p in model.parameters():
+            p.copy_(p.bfloat16().float())
     g = torch.Generator().manual_seed(1)
     results = {"threads": args.threads, "torch": torch.__version__}
     with torch.no_grad():

@@ -41,7 +41,9 @@ final class InferenceBackend: BlockBackend {
     }
 
     func linear(_ x: Tensor, _ module: String) -> Tensor {
-        var y = ModelOps.linear(x, model.tensor(module + ".weight"), bias: model.optionalTensor(module + ".bias"))
+        let name = module + ".weight"
+        var y = model.decodingLinear(x, weight: model.tensor(name), bias: model.optionalTensor(module + ".bias"), key: name,
+                                     frozen: model.isFrozen(name) && model.isFrozen(module + ".bias"))
         if let lora = model.adapters[module] {
             ModelOps.addLowRank(&y, x, a: lora.a.value, b: lora.b.value, scale: lora.scale)
         }
@@ -50,7 +52,8 @@ final class InferenceBackend: BlockBackend {
 
     func projections(_ x: Tensor, _ modules: [String]) -> [Tensor] {
         guard let fused = model.fusedProjection(modules) else { return modules.map { linear(x, $0) } }
-        let y = ModelOps.linear(x, fused.weight, bias: fused.bias)
+        let y = model.decodingLinear(x, weight: fused.weight, bias: fused.bias, key: modules.joined(separator: "|"),
+                                     frozen: true)
         return ModelOps.splitColumns(y, widths: fused.widths)
     }
 

@@ -111,6 +111,9 @@ extension TransformerModel {
     /// Makes base parameters selected by `predicate` (all by default) trainable.
     public func setTrainable(_ predicate: (String) -> Bool = { _ in true }) {
         for (name, v) in parameters { v.requiresGrad = predicate(name) }
+        // Trainable weights are updated in place: cached copies would go stale.
+        fusedCache.removeAll()
+        compactCache.removeAll()
     }
 
     /// Parameters (base and LoRA) that currently require gradients, sorted by path.

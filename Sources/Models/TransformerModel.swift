@@ -30,6 +30,8 @@ public final class TransformerModel: @unchecked Sendable {
     let rope: RotaryEmbedding?
     /// Fused q/k/v and gate/up weights of the inference path.
     let fusedCache = FusedProjectionCache()
+    /// bf16 copies of frozen weights for decoding steps (CompactWeights.swift).
+    let compactCache = CompactWeightCache()
 
     /// Builds a model from a config and weights keyed by Hugging Face names; checks that every
     /// weight the architecture needs is present with the right shape.
@@ -163,7 +165,8 @@ public final class TransformerModel: @unchecked Sendable {
 
     /// Vocabulary logits of normed rows [R, D] -> [R, V] (with Gemma's final soft-cap).
     func lmHead(_ rows: Tensor) -> Tensor {
-        let logits = ModelOps.linear(rows, tensor(spec.lmHead + ".weight"))
+        let name = spec.lmHead + ".weight"
+        let logits = decodingLinear(rows, weight: tensor(name), bias: nil, key: name, frozen: isFrozen(name))
         if let cap = config.finalLogitSoftcap { return ModelOps.softcap(logits, Float(cap)) }
         return logits
     }

@@ -19,13 +19,18 @@ enum ModelBench {
         return c
     }
 
-    /// A SmolLM2-shaped model with seeded uniform random weights (std about 0.02).
+    /// A SmolLM2-shaped model with seeded uniform random weights (std about 0.02), rounded to
+    /// bfloat16 values like the bf16 checkpoint SmolLM2-135M-Instruct is published as (loaded
+    /// as float32; decoding then reads the lossless bf16 copies, CompactWeights.swift).
     static func randomModel(config c: ModelConfig, seed: UInt64 = 0) throws -> TransformerModel {
         var rng = SplitMix64(seed: seed)
         func rand(_ shape: [Int], ones: Bool = false) -> Tensor {
             Tensor(shape: shape) { p in
                 if ones { for i in 0..<p.count { p[i] = 1 } } else {
-                    for i in 0..<p.count { p[i] = (rng.nextFloat() - 0.5) * 0.07 }
+                    for i in 0..<p.count {
+                        let v = (rng.nextFloat() - 0.5) * 0.07
+                        p[i] = Float(bitPattern: (v.bitPattern &+ 0x8000) & 0xFFFF_0000)  // nearest bf16
+                    }
                 }
             }
         }
