@@ -94,7 +94,18 @@ extension TransformerModel {
                             logitRows: [Int]) -> Variable {
         let start = Variable(state.hidden)
         let iv = DeltaIntervention(layer: state.layer, delta: delta, positions: deltaPositions)
-        let x = addDelta(start, iv, batch: state.batch.batch, length: state.batch.length)
+        return forwardFrom(state, input: addDelta(start, iv, batch: state.batch.batch, length: state.batch.length),
+                           logitRows: logitRows)
+    }
+
+    /// Runs the blocks after `state.layer` on `state.hidden + addend` (addend [N, D]: e.g.
+    /// one delta per batch row, already masked and broadcast), then the final norm and the LM
+    /// head at `logitRows`. Returns logits [R, V].
+    public func forwardFrom(_ state: PrefixState, addend: Variable, logitRows: [Int]) -> Variable {
+        forwardFrom(state, input: Ops.add(Variable(state.hidden), addend), logitRows: logitRows)
+    }
+
+    func forwardFrom(_ state: PrefixState, input x: Variable, logitRows: [Int]) -> Variable {
         let out = differentiableRun(x0: x, firstBlock: state.layer.blockIndex(layers: config.numLayers) + 1,
                                     batch: state.batch, positions: state.positions,
                                     options: DifferentiableOptions(logits: .rows(logitRows), checkpointing: false))

@@ -13,6 +13,7 @@ enum BenchCommand {
         case "generate": return try ModelBench.generate(Array(argv.dropFirst()))
         case "train": return try TrainBench.run(Array(argv.dropFirst()), lora: false)
         case "lora": return try TrainBench.run(Array(argv.dropFirst()), lora: true)
+        case "pgd": return try PGDBench.run(Array(argv.dropFirst()))
         default: break
         }
         let args = try Arguments(argv, valued: ["--repeats"], knownFlags: ["--json"])
@@ -20,7 +21,6 @@ enum BenchCommand {
         switch which {
         case "matmul":
             return MatmulBench.run(json: args.flag("--json"), repeats: try args.int("--repeats") ?? 5)
-        case "pgd": return try PGDBench.run(json: args.flag("--json"), repeats: try args.int("--repeats") ?? 5)
         default:
             throw UsageError("unknown benchmark '\(which)'; available: matmul, forward, generate, train, lora, pgd, pipeline. Usage: \(usage)")
         }

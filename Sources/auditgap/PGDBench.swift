@@ -22,7 +22,23 @@ enum PGDBench {
         return o
     }
 
-    static func run(json: Bool, repeats: Int, promptTokens: Int = 64, targetTokens: Int = 4) throws -> Int32 {
+    /// `bench pgd [--repeats N] [--batch B] [--json]`: seconds per step for one prompt, and
+    /// per prompt when B prompts (default 4, the pgd stage's default batch_size) are attacked
+    /// together.
+    static func run(_ argv: [String]) throws -> Int32 {
+        let args = try Arguments(argv, valued: ["--repeats", "--batch", "--layer"], knownFlags: ["--json"])
+        let batch = try args.int("--batch") ?? 4
+        guard batch >= 1 else { throw UsageError("--batch must be >= 1") }
+        var layers = [("embedding", LayerRef.embedding), ("mid", .mid), ("last", .last)]
+        if let only = args.value("--layer") {
+            layers = layers.filter { $0.0 == only }
+            guard !layers.isEmpty else { throw UsageError("--layer must be embedding, mid or last, got '\(only)'") }
+        }
+        return try run(json: args.flag("--json"), repeats: try args.int("--repeats") ?? 5, batch: batch, layers: layers)
+    }
+
+    static func run(json: Bool, repeats: Int, batch: Int, layers: [(String, LayerRef)], promptTokens: Int = 64,
+                    targetTokens: Int = 4) throws -> Int32 {
         Threading.configure()
         var o = smolLM2Options()
         o.initStd = 0.02
@@ -30,38 +46,50 @@ enum PGDBench {
         c.ropeTheta = 100_000
         let model = try TransformerModel(config: c, weights: TinyModelFactory.weights(c, std: 0.02, seed: 1))
         var rng = SplitMix64(seed: 5)
-        let prompt = (0..<promptTokens).map { _ in 3 + rng.nextInt(below: c.vocabSize - 3) }
+        let prompts = (0..<batch).map { _ in (0..<promptTokens).map { _ in 3 + rng.nextInt(below: c.vocabSize - 3) } }
         let target = (0..<targetTokens).map { _ in 3 + rng.nextInt(below: c.vocabSize - 3) }
         var rows: [[String: Any]] = []
         if !json {
             print("pgd step (forward from layer + backward to delta), SmolLM2-135M shape, random weights, \(promptTokens) prompt + \(targetTokens) target tokens, threads \(Threading.blasThreads), median of \(repeats)")
-            print("layer       block   s/step   prefix s (once per example)")
+            print("layer       block   s/step (1 prompt)   s/step per prompt (batch \(batch))   prefix s (once per example)")
         }
-        for (name, layer) in [("embedding", LayerRef.embedding), ("mid", .mid), ("last", .last)] {
+        for (name, layer) in layers {
             let attack = try PGDAttack(model: model, options: PGDOptions(layer: layer, epsilon: 0.001))
-            var seq: PGDAttack.Sequence?
+            var single: PGDAttack.Sequence?
             let tPrefix = medianSeconds(repeats: 3) {
-                seq = try? PGDAttack.Sequence(model: model, layer: layer, prompt: prompt, continuation: target)
+                single = try? PGDAttack.Sequence(model: model, layer: layer, prompt: prompts[0], continuation: target)
             }
-            guard let seq else { throw StudyError.invalidConfiguration("bench: prefix failed") }
-            var delta = Tensor(zeros: [c.hiddenSize])
+            let batched = try PGDAttack.Sequence(model: model, layer: layer, prompts: prompts,
+                                                 continuations: Array(repeating: target, count: batch))
+            guard let single else { throw StudyError.invalidConfiguration("bench: prefix failed") }
             var failure: Error?
-            let t = medianSeconds(repeats: repeats) {
-                do {
-                    let g = try attack.gradient(seq, delta)
-                    delta = Tensor(shape: delta.shape) { q in g.withUnsafeBufferPointer { gp in
-                        for i in 0..<q.count { q[i] = gp[i] > 0 ? -2.5e-4 : 2.5e-4 }
-                    } }
-                } catch { failure = error }
+            func stepTime(_ seq: PGDAttack.Sequence, _ n: Int) -> Double {
+                var deltas = Array(repeating: Tensor(zeros: [c.hiddenSize]), count: n)
+                return medianSeconds(repeats: repeats) {
+                    do {
+                        let g = try attack.gradients(seq, deltas)
+                        for b in 0..<n {
+                            deltas[b] = Tensor(shape: deltas[b].shape) { q in g[b].withUnsafeBufferPointer { gp in
+                                for i in 0..<q.count { q[i] = gp[i] > 0 ? -2.5e-4 : 2.5e-4 }
+                            } }
+                        }
+                    } catch { failure = error }
+                }
             }
+            let t = stepTime(single, 1)
+            let tb = stepTime(batched, batch) / Double(batch)
             if let failure { throw failure }
             let block = layer.blockIndex(layers: c.numLayers)
-            rows.append(["layer": name, "block": block, "seconds_per_step": t, "prefix_seconds": tPrefix])
-            if !json { print(name.padding(toLength: 11, withPad: " ", startingAt: 0) + String(format: " %5d %8.4f %8.4f", block, t, tPrefix)) }
+            rows.append(["layer": name, "block": block, "seconds_per_step": t, "batch": batch,
+                         "batch_seconds_per_step_per_prompt": tb, "prefix_seconds": tPrefix])
+            if !json {
+                print(name.padding(toLength: 11, withPad: " ", startingAt: 0)
+                      + String(format: " %5d %19.4f %36.4f %28.4f", block, t, tb, tPrefix))
+            }
         }
         if json {
             let obj: [String: Any] = ["benchmark": "pgd", "threads": Threading.blasThreads, "prompt_tokens": promptTokens,
-                                      "target_tokens": targetTokens, "rows": rows]
+                                      "target_tokens": targetTokens, "batch": batch, "rows": rows]
             let data = try JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys])
             print(String(decoding: data, as: UTF8.self))
         }

@@ -120,6 +120,46 @@ final class AttackTests: XCTestCase {
         XCTAssertGreaterThan(after, before + 1e-3, "untargeted NLL(y) \(before) -> \(after)")
     }
 
+    /// Prompts of different lengths attacked together (left-padded) give each example the
+    /// outcome of its own single-example attack, for every attack kind and delta mode.
+    func testBatchedAttackMatchesSingleExampleAttacks() throws {
+        let model = try TinyChatModel.model()
+        let prompts = [Self.prompt, Array(Self.prompt.suffix(9)), Array(Self.prompt.prefix(12)) + [10]]
+        let cleans = [[72, 105, 33], [], [78, 111, 32, 119, 97, 121]]
+        let examples = prompts.indices.map {
+            PGDAttack.Example(prompt: prompts[$0], target: Self.target, cleanResponse: cleans[$0], seed: UInt64($0 + 7))
+        }
+        let configs: [PGDOptions] = [
+            PGDOptions(layer: .mid, epsilon: 0.3),
+            PGDOptions(layer: .embedding, epsilon: 0.2, epsilonMode: .absolute, deltaShape: .perPosition),
+            PGDOptions(layer: .block(0), epsilon: 0.3, deltaPositions: .all),
+            PGDOptions(layer: .mid, epsilon: 0.3, attack: .untargeted),
+            PGDOptions(layer: .last, epsilon: 0.3, deltaShape: .perPosition, attack: .random),
+        ]
+        for o in configs {
+            let a = try attack(o, model: model)
+            let batched = try a.run(batch: examples)
+            XCTAssertEqual(batched.count, examples.count)
+            for (i, e) in examples.enumerated() {
+                let single = try a.run(prompt: e.prompt, target: e.target, cleanResponse: e.cleanResponse, seed: e.seed)
+                let b = batched[i], tag = "\(o.attack) \(o.layer) \(o.deltaShape) example \(i)"
+                XCTAssertEqual(b.delta.shape, single.delta.shape, tag)
+                // Padding changes float summation order (|h| and so the budget move by ulps), and a
+                // gradient element near zero may flip its sign: compare up to 1e-4 of the budget.
+                let tol = 1e-4 * single.epsilonAbsolute
+                let same = zip(b.delta.scalars, single.delta.scalars).filter { Double(abs($0 - $1)) <= tol }.count
+                XCTAssertGreaterThanOrEqual(Double(same), 0.97 * Double(single.delta.count), "\(tag): deltas agree")
+                XCTAssertEqual(b.targetNLLBefore, single.targetNLLBefore, accuracy: 1e-4, tag)
+                XCTAssertEqual(b.targetNLLAfter, single.targetNLLAfter, accuracy: 1e-3, tag)
+                XCTAssertEqual(b.hiddenMaxAbs, single.hiddenMaxAbs, accuracy: 1e-6 * single.hiddenMaxAbs, tag)
+                XCTAssertEqual(b.epsilonAbsolute, single.epsilonAbsolute, accuracy: 1e-6 * single.epsilonAbsolute, tag)
+                XCTAssertEqual(b.objectiveBefore == nil, single.objectiveBefore == nil, tag)
+                if let x = b.objectiveAfter, let y = single.objectiveAfter { XCTAssertEqual(x, y, accuracy: 1e-3, tag) }
+                XCTAssertLessThanOrEqual(b.deltaLinf, b.epsilonAbsolute, tag)
+            }
+        }
+    }
+
     func testInvalidCombinationsAreRejected() throws {
         let model = try TinyChatModel.model()
         XCTAssertThrowsError(try attack(PGDOptions(layer: .mid, epsilon: 0.1, deltaShape: .perPosition, deltaPositions: .all), model: model))

@@ -1,9 +1,11 @@
 // PGDAttack: projected sign-gradient descent on an additive residual-stream perturbation
 // (paper Eq. 4, Appendix C.1; DESIGN.md section 4 "PGD").
 //
-// Dimension legend: P prompt tokens (chat-formatted, generation prompt included), K target
-// (or clean-response) tokens, T = P + K, D hidden width. A shared delta is [D]; a
-// per-position delta is [P, D] (padded with zero rows to [T, D] for the differentiable pass).
+// Dimension legend: B examples attacked together, P prompt tokens (chat-formatted,
+// generation prompt included), K target (or clean-response) tokens, T the longest P + K - 1
+// of the batch (shorter sequences left-padded), D hidden width. A shared delta is [D]; a
+// per-position delta is [P, D] (placed at its prompt rows of a zero [B*T, D] for the
+// differentiable pass).
 //
 // The residual stream up to the intervention layer is computed once per sequence without
 // gradients (`TransformerModel.prefix`); each step reruns only the blocks after it
@@ -55,6 +57,25 @@ public struct PGDAttack: @unchecked Sendable {
         self.options = options
     }
 
+    /// One example of a batched attack.
+    public struct Example: Sendable {
+        /// Chat-formatted prompt ids with the generation prompt (P > 0).
+        public var prompt: [Int]
+        /// Target ids (e.g. "Sure, here is" without special tokens), K > 0.
+        public var target: [Int]
+        /// The clean greedy response ids (the untargeted attack's objective).
+        public var cleanResponse: [Int]
+        /// The random baseline's seed.
+        public var seed: UInt64
+
+        public init(prompt: [Int], target: [Int], cleanResponse: [Int] = [], seed: UInt64 = 0) {
+            self.prompt = prompt
+            self.target = target
+            self.cleanResponse = cleanResponse
+            self.seed = seed
+        }
+    }
+
     /// Attacks one example.
     /// - Parameters:
     ///   - prompt: chat-formatted prompt ids with the generation prompt (P > 0).
@@ -64,135 +85,237 @@ public struct PGDAttack: @unchecked Sendable {
     ///   - observer: called after every step with (step, delta).
     public func run(prompt: [Int], target: [Int], cleanResponse: [Int] = [], seed: UInt64 = 0,
                     observer: ((Int, Tensor) -> Void)? = nil) throws -> PGDOutcome {
-        guard !prompt.isEmpty, !target.isEmpty else {
-            throw StudyError.invalidConfiguration("PGD needs a non-empty prompt and target (got \(prompt.count) and \(target.count) tokens)")
+        let example = Example(prompt: prompt, target: target, cleanResponse: cleanResponse, seed: seed)
+        return try run(batch: [example], observer: observer.map { o in { _, s, d in o(s, d) } })[0]
+    }
+
+    /// Attacks several examples together: each step is one forward and one backward pass
+    /// over the left-padded batch (larger matrix products than one prompt at a time). Every
+    /// example has its own delta, budget and step; a delta only reaches its own example's
+    /// loss rows, so the gradient sign each step uses is that of the example's own attack,
+    /// and results match single-example runs up to float summation order.
+    /// `observer` is called with (example, step, delta).
+    public func run(batch examples: [Example], observer: ((Int, Int, Tensor) -> Void)? = nil) throws -> [PGDOutcome] {
+        guard !examples.isEmpty else { return [] }
+        for (i, e) in examples.enumerated() where e.prompt.isEmpty || e.target.isEmpty {
+            throw StudyError.invalidConfiguration("PGD needs a non-empty prompt and target (example \(i): \(e.prompt.count) and \(e.target.count) tokens)")
         }
-        let d = model.config.hiddenSize, p = prompt.count
-        let targetSeq = try Sequence(model: model, layer: options.layer, prompt: prompt, continuation: target)
-        let hMax = Double(targetSeq.promptMaxAbs(rows: p, width: d))
-        let epsAbs: Double
-        let epsRel: Double?
-        switch options.epsilonMode {
-        case .relative:
-            epsAbs = options.epsilon * hMax
-            epsRel = options.epsilon
-        case .absolute:
-            epsAbs = options.epsilon
-            epsRel = hMax > 0 ? options.epsilon / hMax : nil
+        let d = model.config.hiddenSize, n = examples.count
+        let targetSeq = try Sequence(model: model, layer: options.layer, prompts: examples.map(\.prompt),
+                                     continuations: examples.map(\.target))
+        var epsAbs = [Double](repeating: 0, count: n), epsRel = [Double?](repeating: nil, count: n)
+        var hMax = [Double](repeating: 0, count: n), radius = [Float](repeating: 0, count: n)
+        var step = [Float](repeating: 0, count: n)
+        for b in 0..<n {
+            hMax[b] = Double(targetSeq.promptMaxAbs(example: b, width: d))
+            switch options.epsilonMode {
+            case .relative:
+                epsAbs[b] = options.epsilon * hMax[b]
+                epsRel[b] = options.epsilon
+            case .absolute:
+                epsAbs[b] = options.epsilon
+                epsRel[b] = hMax[b] > 0 ? options.epsilon / hMax[b] : nil
+            }
+            // The largest Float not above epsAbs, so every element satisfies |delta_i| <= epsAbs exactly.
+            radius[b] = Float(epsAbs[b])
+            if Double(radius[b]) > epsAbs[b] { radius[b] = radius[b].nextDown }
+            step[b] = Float(epsAbs[b] * options.stepFraction)
         }
-        // The largest Float not above epsAbs, so every element satisfies |delta_i| <= epsAbs exactly.
-        var radius = Float(epsAbs)
-        if Double(radius) > epsAbs { radius = radius.nextDown }
-        let step = Float(epsAbs * options.stepFraction)
-        var delta = Tensor(zeros: options.deltaShape == .shared ? [d] : [p, d])
-        let before = try loss(targetSeq, delta, grad: false).0
-        var objectiveBefore: Double? = before
-        var objectiveAfter: Double?
-        var targetAfter: Double
+        var deltas = examples.map { Tensor(zeros: options.deltaShape == .shared ? [d] : [$0.prompt.count, d]) }
+        let before = try losses(targetSeq, deltas, grad: false).values
+        var objectiveBefore: [Double?] = before, objectiveAfter = [Double?](repeating: nil, count: n)
+        var targetAfter: [Double]
         switch options.attack {
         case .random:
-            var rng = SplitMix64(seed: seed)
-            delta = Tensor(shape: delta.shape) { q in for i in 0..<q.count { q[i] = rng.nextFloat() < 0.5 ? -radius : radius } }
-            observer?(0, delta)
-            targetAfter = try loss(targetSeq, delta, grad: false).0
+            for b in 0..<n {
+                var rng = SplitMix64(seed: examples[b].seed)
+                let r = radius[b]
+                deltas[b] = Tensor(shape: deltas[b].shape) { q in for i in 0..<q.count { q[i] = rng.nextFloat() < 0.5 ? -r : r } }
+                observer?(b, 0, deltas[b])
+            }
+            targetAfter = try losses(targetSeq, deltas, grad: false).values
             objectiveAfter = targetAfter
         case .targeted:
             for s in 0..<options.steps {
-                let g = try gradient(targetSeq, delta)
-                Self.signStep(&delta, grad: g, by: -step, radius: radius)
-                observer?(s, delta)
+                let g = try gradients(targetSeq, deltas)
+                for b in 0..<n {
+                    Self.signStep(&deltas[b], grad: g[b], by: -step[b], radius: radius[b])
+                    observer?(b, s, deltas[b])
+                }
             }
-            targetAfter = options.steps == 0 ? before : try loss(targetSeq, delta, grad: false).0
+            targetAfter = options.steps == 0 ? before : try losses(targetSeq, deltas, grad: false).values
             objectiveAfter = targetAfter
         case .untargeted:
-            if cleanResponse.isEmpty {
-                objectiveBefore = nil
-            } else {
-                let ySeq = try Sequence(model: model, layer: options.layer, prompt: prompt, continuation: cleanResponse)
-                var last = try loss(ySeq, delta, grad: false).0
-                objectiveBefore = last
+            // Examples with an empty clean response have no objective: their delta stays 0.
+            let active = (0..<n).filter { !examples[$0].cleanResponse.isEmpty }
+            for b in 0..<n where examples[b].cleanResponse.isEmpty { objectiveBefore[b] = nil }
+            if !active.isEmpty {
+                let ySeq = try Sequence(model: model, layer: options.layer, prompts: active.map { examples[$0].prompt },
+                                        continuations: active.map { examples[$0].cleanResponse })
+                var sub = active.map { deltas[$0] }
+                let first = try losses(ySeq, sub, grad: false).values
+                for (j, b) in active.enumerated() { objectiveBefore[b] = first[j] }
                 for s in 0..<options.steps {
-                    let g = try gradient(ySeq, delta)
-                    Self.signStep(&delta, grad: g, by: step, radius: radius)
-                    observer?(s, delta)
+                    let g = try gradients(ySeq, sub)
+                    for (j, b) in active.enumerated() {
+                        Self.signStep(&sub[j], grad: g[j], by: step[b], radius: radius[b])
+                        observer?(b, s, sub[j])
+                    }
                 }
-                if options.steps > 0 { last = try loss(ySeq, delta, grad: false).0 }
-                objectiveAfter = last
+                let last = options.steps > 0 ? try losses(ySeq, sub, grad: false).values : first
+                for (j, b) in active.enumerated() {
+                    objectiveAfter[b] = last[j]
+                    deltas[b] = sub[j]
+                }
             }
-            targetAfter = try loss(targetSeq, delta, grad: false).0
+            targetAfter = try losses(targetSeq, deltas, grad: false).values
         }
-        let (linf, l2) = Self.norms(delta)
-        let promptL2 = options.deltaShape == .shared ? l2 * Double(p).squareRoot() : l2
         let scope: InterventionScope = options.deltaPositions == .all ? .all : .prompt
-        return PGDOutcome(delta: delta, epsilonAbsolute: epsAbs, epsilonRelative: epsRel, hiddenMaxAbs: hMax,
-                          targetNLLBefore: before, targetNLLAfter: targetAfter, objectiveBefore: objectiveBefore,
-                          objectiveAfter: objectiveAfter, deltaLinf: linf, deltaL2: l2, deltaL2Prompt: promptL2,
-                          intervention: Intervention(layer: options.layer, delta: delta, scope: scope))
+        return (0..<n).map { b in
+            let (linf, l2) = Self.norms(deltas[b])
+            let promptL2 = options.deltaShape == .shared ? l2 * Double(examples[b].prompt.count).squareRoot() : l2
+            return PGDOutcome(delta: deltas[b], epsilonAbsolute: epsAbs[b], epsilonRelative: epsRel[b], hiddenMaxAbs: hMax[b],
+                              targetNLLBefore: before[b], targetNLLAfter: targetAfter[b], objectiveBefore: objectiveBefore[b],
+                              objectiveAfter: objectiveAfter[b], deltaLinf: linf, deltaL2: l2, deltaL2Prompt: promptL2,
+                              intervention: Intervention(layer: options.layer, delta: deltas[b], scope: scope))
+        }
     }
 
-    /// A prompt + continuation with its residual stream at the layer and the loss rows.
+    /// Prompts + continuations (left-padded to a common length T) with their residual
+    /// stream at the layer and the loss rows of each example.
     public struct Sequence {
         let state: PrefixState
-        /// Flattened rows whose logits predict the continuation: P-1 ..< T-1 (the sequence holds T-1 ids).
+        /// Flattened rows (b*T + t) whose logits predict the continuations, example by example.
         let rows: [Int]
         let targets: [Int]
-        let promptLength: Int
+        /// Loss rows per example (a range into `rows`).
+        let exampleRows: [Range<Int>]
+        let promptLengths: [Int]
+        /// Left padding per example.
+        let padding: [Int]
 
-        /// Runs the model up to `layer` on prompt + continuation (no gradients).
-        public init(model: TransformerModel, layer: LayerRef, prompt: [Int], continuation: [Int]) throws {
+        /// Runs the model up to `layer` on each prompt + continuation (no gradients).
+        public init(model: TransformerModel, layer: LayerRef, prompts: [[Int]], continuations: [[Int]]) throws {
+            precondition(prompts.count == continuations.count && !prompts.isEmpty, "one continuation per prompt")
             // The last continuation token is only a label, never an input (causal attention).
-            let ids = prompt + continuation.dropLast()
-            state = try model.prefix(TokenBatch(ids: [ids]), upTo: layer)
-            rows = Array((prompt.count - 1)..<ids.count)
-            targets = continuation
-            promptLength = prompt.count
+            let seqs = zip(prompts, continuations).map { $0 + $1.dropLast() }
+            let batch = TokenBatch.leftPadded(seqs, padId: model.config.padTokenId ?? 0)
+            state = try model.prefix(batch, upTo: layer)
+            let t = batch.length
+            var rows: [Int] = [], targets: [Int] = [], exampleRows: [Range<Int>] = [], padding: [Int] = []
+            for (b, ids) in seqs.enumerated() {
+                let pad = t - ids.count
+                let first = rows.count
+                rows += ((prompts[b].count - 1)..<ids.count).map { b * t + pad + $0 }
+                targets += continuations[b]
+                exampleRows.append(first..<rows.count)
+                padding.append(pad)
+            }
+            self.rows = rows
+            self.targets = targets
+            self.exampleRows = exampleRows
+            self.padding = padding
+            promptLengths = prompts.map(\.count)
         }
 
+        /// One prompt + continuation.
+        public init(model: TransformerModel, layer: LayerRef, prompt: [Int], continuation: [Int]) throws {
+            try self.init(model: model, layer: layer, prompts: [prompt], continuations: [continuation])
+        }
+
+        var count: Int { promptLengths.count }
         var length: Int { state.batch.length }
 
-        /// max |h| over the first `rows` positions.
-        func promptMaxAbs(rows: Int, width: Int) -> Float {
-            state.hidden.withUnsafeBufferPointer { h in
+        /// max |h| over example b's prompt positions.
+        func promptMaxAbs(example b: Int, width: Int) -> Float {
+            let first = b * length + padding[b]
+            return state.hidden.withUnsafeBufferPointer { h in
                 var m: Float = 0
-                for i in 0..<(rows * width) { m = max(m, abs(h[i])) }
+                for i in (first * width)..<((first + promptLengths[b]) * width) { m = max(m, abs(h[i])) }
                 return m
             }
         }
+
+        /// Positions of example b that its delta is added to.
+        func deltaPositions(_ b: Int, _ mode: DeltaPositions) -> Range<Int> {
+            padding[b]..<(mode == .prompt ? padding[b] + promptLengths[b] : length)
+        }
     }
 
-    /// Mean NLL of the sequence's continuation with `delta` added, and (with `grad`) its
-    /// gradient in delta's shape.
-    func loss(_ seq: Sequence, _ delta: Tensor, grad: Bool) throws -> (Double, Tensor?) {
-        let d = model.config.hiddenSize
-        let value: Tensor
+    /// Mean NLL of each example's continuation with its delta added, and (with `grad`) the
+    /// gradients in the deltas' shapes (each a positive multiple of the example's own NLL
+    /// gradient: the batch loss is the mean over every loss row).
+    func losses(_ seq: Sequence, _ deltas: [Tensor], grad: Bool) throws -> (values: [Double], grads: [Tensor]?) {
+        let d = model.config.hiddenSize, t = seq.length, n = seq.count
+        precondition(deltas.count == n, "one delta per example")
+        let v: Variable, addend: Variable
         if options.deltaShape == .perPosition {
-            // [P, D] -> [T, D] with zero rows after the prompt (masked out by deltaPositions).
-            value = Tensor(shape: [seq.length, d]) { dst in
-                delta.withUnsafeBufferPointer { src in
-                    for i in 0..<dst.count { dst[i] = i < src.count ? src[i] : 0 }
+            // [B*T, D]: example b's [P_b, D] rows at its prompt positions, zero elsewhere.
+            var dense = Tensor(zeros: [n * t, d])
+            dense.withUnsafeMutableBufferPointer { dst in
+                for b in 0..<n {
+                    deltas[b].withUnsafeBufferPointer { src in
+                        (dst.baseAddress! + (b * t + seq.padding[b]) * d).update(from: src.baseAddress!, count: src.count)
+                    }
                 }
             }
+            let mask = Tensor(shape: [n * t, 1]) { p in
+                // A per-position delta has rows for the prompt only.
+                for b in 0..<n { for i in seq.deltaPositions(b, .prompt) { p[b * t + i] = 1 } }
+            }
+            v = Variable(dense, requiresGrad: grad)
+            addend = Ops.mul(Variable(mask), v)
         } else {
-            value = delta
+            var stacked = Tensor(zeros: [n, 1, d])
+            stacked.withUnsafeMutableBufferPointer { dst in
+                for b in 0..<n {
+                    deltas[b].withUnsafeBufferPointer { src in (dst.baseAddress! + b * d).update(from: src.baseAddress!, count: d) }
+                }
+            }
+            let mask = Tensor(shape: [n, t, 1]) { p in
+                for b in 0..<n { for i in seq.deltaPositions(b, options.deltaPositions) { p[b * t + i] = 1 } }
+            }
+            v = Variable(stacked, requiresGrad: grad)
+            addend = Ops.reshape(Ops.mul(Variable(mask), v), [n * t, d])
         }
-        let v = Variable(value, requiresGrad: grad)
-        let positions: Range<Int>? = options.deltaPositions == .prompt ? 0..<seq.promptLength : nil
-        let logits = model.forwardFrom(seq.state, delta: v, deltaPositions: positions, logitRows: seq.rows)
-        let l = Ops.crossEntropy(logits: logits, targets: seq.targets)
-        guard grad else { return (Double(l.item), nil) }
-        l.backward()
+        let logits = model.forwardFrom(seq.state, addend: addend, logitRows: seq.rows)
+        let values = Self.meanNLL(logits.value, targets: seq.targets, groups: seq.exampleRows)
+        guard grad else { return (values, nil) }
+        Ops.crossEntropy(logits: logits, targets: seq.targets).backward()
         guard let g = v.grad else { throw StudyError.invalidConfiguration("no gradient reached delta at layer \(options.layer)") }
-        if options.deltaShape == .perPosition {
-            return (Double(l.item), Tensor(shape: delta.shape) { q in
-                g.withUnsafeBufferPointer { src in for i in 0..<q.count { q[i] = src[i] } }
-            })
+        let grads: [Tensor] = (0..<n).map { b in
+            let first = options.deltaShape == .perPosition ? (b * t + seq.padding[b]) * d : b * d
+            return Tensor(shape: deltas[b].shape) { q in
+                g.withUnsafeBufferPointer { src in (q.baseAddress!).update(from: src.baseAddress! + first, count: q.count) }
+            }
         }
-        return (Double(l.item), g)
+        return (values, grads)
     }
 
-    /// The gradient of the sequence's NLL with respect to delta (delta's shape).
+    /// Mean NLL per group of rows of logits [R, V].
+    static func meanNLL(_ logits: Tensor, targets: [Int], groups: [Range<Int>]) -> [Double] {
+        let v = logits.shape[logits.rank - 1]
+        return logits.withUnsafeBufferPointer { p in
+            groups.map { g in
+                var sum = 0.0
+                for r in g {
+                    let row = p.baseAddress! + r * v
+                    sum += Double(VectorMath.logSumExp(row, v)) - Double(row[targets[r]])
+                }
+                return g.isEmpty ? 0 : sum / Double(g.count)
+            }
+        }
+    }
+
+    /// The gradient of one example's NLL with respect to its delta (delta's shape), up to a
+    /// positive factor.
     public func gradient(_ seq: Sequence, _ delta: Tensor) throws -> Tensor {
-        guard let g = try loss(seq, delta, grad: true).1 else {
+        try gradients(seq, [delta])[0]
+    }
+
+    /// Gradients of every example's NLL with respect to its delta (up to positive factors).
+    public func gradients(_ seq: Sequence, _ deltas: [Tensor]) throws -> [Tensor] {
+        guard let g = try losses(seq, deltas, grad: true).grads else {
             throw StudyError.invalidConfiguration("no gradient reached delta at layer \(options.layer)")
         }
         return g

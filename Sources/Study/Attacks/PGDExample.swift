@@ -38,13 +38,28 @@ public struct PGDExampleRunner: Sendable {
 
     /// Attacks one user prompt; `seed` drives the random baseline.
     public func run(prompt: String, seed: UInt64) throws -> PGDExampleResult {
-        let ids = try chat.chatPrompt(prompt)
-        let cleanIds = try chat.greedy(ids, maxNewTokens: maxNewTokens)
-        var yIds = cleanIds
-        if let last = yIds.last, chat.stopIds.contains(last) { yIds.removeLast() }
-        let outcome = try attack.run(prompt: ids, target: chat.plainIds(target), cleanResponse: yIds, seed: seed)
-        let pertIds = try chat.greedy(ids, maxNewTokens: maxNewTokens, interventions: [outcome.intervention])
-        return PGDExampleResult(promptTokens: ids.count, clean: chat.responseText(cleanIds), cleanIds: cleanIds,
-                                perturbed: chat.responseText(pertIds), perturbedIds: pertIds, outcome: outcome)
+        try run(batch: [(prompt, seed)])[0]
+    }
+
+    /// Attacks user prompts together (`PGDAttack.run(batch:)`: one forward and backward pass
+    /// per step for all of them); clean and perturbed responses are generated per prompt.
+    public func run(batch: [(prompt: String, seed: UInt64)]) throws -> [PGDExampleResult] {
+        let targetIds = chat.plainIds(target)
+        var prompts: [[Int]] = [], cleans: [[Int]] = [], examples: [PGDAttack.Example] = []
+        for (prompt, seed) in batch {
+            let ids = try chat.chatPrompt(prompt)
+            let cleanIds = try chat.greedy(ids, maxNewTokens: maxNewTokens)
+            var yIds = cleanIds
+            if let last = yIds.last, chat.stopIds.contains(last) { yIds.removeLast() }
+            prompts.append(ids)
+            cleans.append(cleanIds)
+            examples.append(PGDAttack.Example(prompt: ids, target: targetIds, cleanResponse: yIds, seed: seed))
+        }
+        let outcomes = try attack.run(batch: examples)
+        return try outcomes.indices.map { i in
+            let pertIds = try chat.greedy(prompts[i], maxNewTokens: maxNewTokens, interventions: [outcomes[i].intervention])
+            return PGDExampleResult(promptTokens: prompts[i].count, clean: chat.responseText(cleans[i]), cleanIds: cleans[i],
+                                    perturbed: chat.responseText(pertIds), perturbedIds: pertIds, outcome: outcomes[i])
+        }
     }
 }

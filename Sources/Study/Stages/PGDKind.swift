@@ -12,7 +12,7 @@ import Pipeline
 public struct PGDKind: StageKind {
     public init() {}
     public var name: String { "pgd" }
-    public var version: String { "1" }
+    public var version: String { "2" }  // 2: prompts attacked in batches (batch_size)
 
     public var paramsSchema: ParamsSchema {
         ParamsSchema([
@@ -30,6 +30,8 @@ public struct PGDKind: StageKind {
             ParamSpec("target", .string, default: .string("Sure, here is")),
             ParamSpec("max_new_tokens", .int, default: .int(128)),
             ParamSpec("limit", .int, default: .int(0), doc: "attack at most this many prompts (0 = all)"),
+            ParamSpec("batch_size", .int, default: .int(4),
+                      doc: "prompts attacked together: one forward and backward pass per step for the batch (records match batch 1 up to float summation order)"),
             ParamSpec("prompt_types", .list(.string), default: .list([.string("harmful-direct"), .string("jailbreak")]),
                       doc: "prompt-set types to attack"),
             ParamSpec("prompts_file", .string, doc: "file inside the prompts input directory"),
@@ -83,11 +85,17 @@ public struct PGDKind: StageKind {
         let layerIndex = options.layer.blockIndex(layers: chat.model.config.numLayers)
         context.log("pgd \(modelName) layer \(options.layer) (block \(layerIndex)) eps \(options.epsilon) \(options.epsilonMode.rawValue) attack \(options.attack.rawValue) on \(rows.count) prompts")
         let progress = context.progress("attack", total: rows.count)
+        let batchSize = try p.int("batch_size", default: 4)
+        guard batchSize >= 1 else { throw StudyError.invalidConfiguration("params.batch_size must be >= 1, got \(batchSize)") }
         var results: [(PromptRow, PGDExampleResult, UInt64)] = []
-        for row in rows {
-            let seed = UInt64(bitPattern: Int64(context.seed)) ^ StableHash.fnv1a64(row.id)
-            results.append((row, try runner.run(prompt: row.prompt, seed: seed), seed))
-            progress.advance()
+        for start in stride(from: 0, to: rows.count, by: batchSize) {
+            let chunk = Array(rows[start..<min(rows.count, start + batchSize)])
+            let seeds = chunk.map { UInt64(bitPattern: Int64(context.seed)) ^ StableHash.fnv1a64($0.id) }
+            let outs = try runner.run(batch: zip(chunk, seeds).map { ($0.prompt, $1) })
+            for (i, row) in chunk.enumerated() {
+                results.append((row, outs[i], seeds[i]))
+                progress.advance()
+            }
         }
         progress.finish()
         // Scores and labels in batches (external and model judges start once per stage).
