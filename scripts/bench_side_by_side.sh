@@ -29,6 +29,6 @@ for round in $(seq 1 "$ROUNDS"); do
     "$AG" bench train | tail -1
     "$PY" "$ROOT/scripts/bench_torch_train.py" full | tail -1
     "$AG" bench lora | tail -1
-    "$AG" bench lora --no-checkpointing | tail -1
+    "$AG" bench lora --checkpointing | tail -1
     "$PY" "$ROOT/scripts/bench_torch_train.py" lora | tail -1
 done

@@ -47,21 +47,26 @@ final class AutogradBackend: BlockBackend {
     func reseed(_ seed: UInt64) { rng = SplitMix64(seed: seed) }
 
     func linear(_ x: Variable, _ module: String) -> Variable {
-        var y = Ops.linear(x, weight: model.parameter(module + ".weight"), bias: model.parameters[module + ".bias"])
-        if let lora = model.adapters[module] {
-            let xin = training && lora.dropout > 0 ? Ops.dropout(x, p: lora.dropout, rng: &rng) : x
-            let low = Ops.linear(Ops.linear(xin, weight: lora.a), weight: lora.b)
-            y = Ops.addScaled(y, low, scale: lora.scale)
-        }
-        return y
+        let y = Ops.linear(x, weight: model.parameter(module + ".weight"), bias: model.parameters[module + ".bias"])
+        return withLoRA(y, x, module)
     }
 
-    /// Frozen q/k/v or gate/up weights (PGD, probes, frozen evaluation) run as one GEMM on the
-    /// concatenated weight, forward and backward; trainable or adapted ones one by one.
+    /// y + scale * B A dropout(x) when `module` has a LoRA adapter, else y.
+    func withLoRA(_ y: Variable, _ x: Variable, _ module: String) -> Variable {
+        guard let lora = model.adapters[module] else { return y }
+        let xin = training && lora.dropout > 0 ? Ops.dropout(x, p: lora.dropout, rng: &rng) : x
+        let low = Ops.linear(Ops.linear(xin, weight: lora.a), weight: lora.b)
+        return Ops.addScaled(y, low, scale: lora.scale)
+    }
+
+    /// Frozen q/k/v or gate/up base weights (PGD, probes, LoRA training, frozen evaluation)
+    /// run as one GEMM on the concatenated weight, forward and backward, and each module's
+    /// LoRA term is added to its slice; trainable base weights run one by one.
     func projections(_ x: Variable, _ modules: [String]) -> [Variable] {
         guard let fused = model.fusedProjection(modules) else { return modules.map { linear(x, $0) } }
         let y = Ops.linear(x, weight: Variable(fused.weight), bias: fused.bias.map { Variable($0) })
-        return Ops.split(y, axis: -1, sizes: fused.widths)
+        let parts = Ops.split(y, axis: -1, sizes: fused.widths)
+        return zip(parts, modules).map { withLoRA($0, x, $1) }
     }
 
     func norm(_ x: Variable, _ module: String) -> Variable {

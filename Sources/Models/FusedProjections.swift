@@ -1,6 +1,7 @@
 // FusedProjections: concatenated weights of linears that read the same input (q/k/v and
 // gate/up) so inference runs one GEMM instead of several. Built lazily, only for frozen
-// weights without LoRA adapters; rebuilt when a component tensor is replaced.
+// base weights (LoRA terms are added per module after the fused GEMM); rebuilt when a
+// component tensor is replaced.
 //
 // Dimension legend: D input width, O_i output widths; fused weight [sum O_i, D].
 import Foundation
@@ -34,10 +35,11 @@ final class FusedProjectionCache: @unchecked Sendable {
 }
 
 extension TransformerModel {
-    /// The fused weight of `modules`, or nil when fusing is not safe (trainable weights, LoRA,
-    /// mixed biases) or not useful (one module).
+    /// The fused base weight of `modules`, or nil when fusing is not safe (trainable weights,
+    /// mixed biases) or not useful (one module). LoRA adapters do not prevent it: their
+    /// low-rank terms are added to each module's slice of the fused output.
     func fusedProjection(_ modules: [String]) -> FusedProjection? {
-        guard modules.count > 1, modules.allSatisfy({ adapters[$0] == nil }) else { return nil }
+        guard modules.count > 1 else { return nil }
         var weights: [Variable] = [], biases: [Variable] = []
         for m in modules {
             guard let w = parameters[m + ".weight"], !w.requiresGrad else { return nil }

@@ -54,7 +54,13 @@ final class InferenceBackend: BlockBackend {
         guard let fused = model.fusedProjection(modules) else { return modules.map { linear(x, $0) } }
         let y = model.decodingLinear(x, weight: fused.weight, bias: fused.bias, key: modules.joined(separator: "|"),
                                      frozen: true)
-        return ModelOps.splitColumns(y, widths: fused.widths)
+        var parts = ModelOps.splitColumns(y, widths: fused.widths)
+        for (i, m) in modules.enumerated() {
+            if let lora = model.adapters[m] {
+                ModelOps.addLowRank(&parts[i], x, a: lora.a.value, b: lora.b.value, scale: lora.scale)
+            }
+        }
+        return parts
     }
 
     func norm(_ x: Tensor, _ module: String) -> Tensor {

@@ -21,15 +21,18 @@ enum TrainBench {
         var json = false
     }
 
-    /// Parses `bench train|lora [--steps N] [--batch B] [--length T] [--no-checkpointing] [--keep-blocks K] [--json]`.
+    /// Parses `bench train|lora [--steps N] [--batch B] [--length T] [--checkpointing | --no-checkpointing]
+    /// [--keep-blocks K] [--json]`. Full fine-tuning checkpoints by default (the 3 GB goal);
+    /// LoRA does not (its frozen base keeps no weight gradients or optimiser state, and PEFT's
+    /// eager baseline does not checkpoint either).
     static func run(_ argv: [String], lora: Bool) throws -> Int32 {
         let args = try Arguments(argv, valued: ["--steps", "--batch", "--length", "--repeats", "--keep-blocks"],
-                                 knownFlags: ["--json", "--no-checkpointing"])
+                                 knownFlags: ["--json", "--no-checkpointing", "--checkpointing"])
         var o = Options(lora: lora)
         o.steps = try args.int("--steps") ?? args.int("--repeats") ?? 3
         o.batch = try args.int("--batch") ?? 2
         o.length = try args.int("--length") ?? 256
-        o.checkpointing = !args.flag("--no-checkpointing")
+        o.checkpointing = args.flag("--checkpointing") || (!lora && !args.flag("--no-checkpointing"))
         // 12 of the 30 blocks skip recomputation by default: the most that keeps full
         // fine-tuning under the 3 GB goal at batch 2 x 256 (2.94 GB measured).
         o.keptBlocks = try args.int("--keep-blocks") ?? 12
