@@ -19,6 +19,8 @@ protocol BlockBackend: AnyObject {
     /// The family's normalisation with the weights at `module`.
     func norm(_ x: Value, _ module: String) -> Value
     func add(_ a: Value, _ b: Value) -> Value
+    /// residual + linear(x, module); backends may accumulate the product onto the residual.
+    func linearResidual(_ x: Value, _ module: String, residual: Value) -> Value
     /// act(gate) * up.
     func gated(gate: Value, up: Value) -> Value
     /// act(x).
@@ -27,13 +29,21 @@ protocol BlockBackend: AnyObject {
     func attention(q: Value, k: Value, v: Value, layer: Int, window: Int?) -> Value
 }
 
+extension BlockBackend {
+    func linearResidual(_ x: Value, _ module: String, residual: Value) -> Value { add(residual, linear(x, module)) }
+}
+
 /// Runs decoder block `layer` described by `spec` on the residual stream `x`.
 func runBlock<Backend: BlockBackend>(_ be: Backend, spec: BlockSpec, layer: Int, x: Backend.Value) -> Backend.Value {
     let h = be.norm(x, spec.attnNorm)
     let qkv = be.projections(h, [spec.q, spec.k, spec.v])
-    var a = be.linear(be.attention(q: qkv[0], k: qkv[1], v: qkv[2], layer: layer, window: spec.window), spec.o)
-    if let post = spec.attnPostNorm { a = be.norm(a, post) }
-    let x1 = be.add(x, a)
+    let attn = be.attention(q: qkv[0], k: qkv[1], v: qkv[2], layer: layer, window: spec.window)
+    let x1: Backend.Value
+    if let post = spec.attnPostNorm {
+        x1 = be.add(x, be.norm(be.linear(attn, spec.o), post))
+    } else {
+        x1 = be.linearResidual(attn, spec.o, residual: x)
+    }
     let h2 = be.norm(x1, spec.mlpNorm)
     let inner: Backend.Value
     if let gate = spec.gate {
@@ -42,7 +52,6 @@ func runBlock<Backend: BlockBackend>(_ be: Backend, spec: BlockSpec, layer: Int,
     } else {
         inner = be.activate(be.linear(h2, spec.up))
     }
-    var m = be.linear(inner, spec.down)
-    if let post = spec.mlpPostNorm { m = be.norm(m, post) }
-    return be.add(x1, m)
+    if let post = spec.mlpPostNorm { return be.add(x1, be.norm(be.linear(inner, spec.down), post)) }
+    return be.linearResidual(inner, spec.down, residual: x1)
 }

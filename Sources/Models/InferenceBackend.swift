@@ -63,6 +63,23 @@ final class InferenceBackend: BlockBackend {
         return parts
     }
 
+    /// residual + x W^T (+ b) (+ LoRA): the product is accumulated onto a copy of the
+    /// residual by sgemm (beta 1) instead of a separate output and add pass. Decoding steps
+    /// (few rows) take the compact-weight path and add.
+    func linearResidual(_ x: Tensor, _ module: String, residual: Tensor) -> Tensor {
+        let name = module + ".weight"
+        let w = model.tensor(name)
+        let inDim = x.shape[x.rank - 1], n = x.count / inDim, outDim = w.shape[0]
+        guard n > TransformerModel.compactMaxRows, residual.count == n * outDim, w.shape[1] == inDim else {
+            return ModelOps.add(residual, linear(x, module))
+        }
+        var y = ModelOps.linear(x, w, bias: model.optionalTensor(module + ".bias"), accumulateOnto: residual)
+        if let lora = model.adapters[module] {
+            ModelOps.addLowRank(&y, x, a: lora.a.value, b: lora.b.value, scale: lora.scale)
+        }
+        return y
+    }
+
     func norm(_ x: Tensor, _ module: String) -> Tensor {
         let eps = Float(model.config.normEps)
         switch model.spec.norm {

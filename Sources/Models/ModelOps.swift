@@ -10,21 +10,34 @@ import Numerics
 
 /// Forward-only kernels on `Tensor` used by the inference backend.
 public enum ModelOps {
-    /// y = x W^T (+ b): x [N, in], weight [out, in], bias [out].
-    public static func linear(_ x: Tensor, _ weight: Tensor, bias: Tensor? = nil) -> Tensor {
+    /// y = x W^T (+ b) (+ base): x [N, in], weight [out, in], bias [out], base [N, out]
+    /// (e.g. the residual stream, which sgemm then accumulates onto with beta 1).
+    public static func linear(_ x: Tensor, _ weight: Tensor, bias: Tensor? = nil, accumulateOnto base: Tensor? = nil) -> Tensor {
         let n = x.count / x.shape[x.rank - 1], inDim = x.shape[x.rank - 1], outDim = weight.shape[0]
         precondition(weight.shape[1] == inDim, "linear: input width \(inDim) != weight \(weight.shape)")
+        precondition(base == nil || base!.count == n * outDim, "linear: base \(base!.shape) is not [\(n), \(outDim)]")
         var out = Tensor(uninitialized: [n, outDim])
         x.withUnsafeBufferPointer { px in
             weight.withUnsafeBufferPointer { pw in
                 out.withUnsafeMutableBufferPointer { po in
-                    if let bias {
+                    if let base {
+                        base.withUnsafeBufferPointer { pr in po.baseAddress!.update(from: pr.baseAddress!, count: n * outDim) }
+                        if let bias {
+                            bias.withUnsafeBufferPointer { pb in
+                                for r in 0..<n {
+                                    let row = po.baseAddress! + r * outDim
+                                    for i in 0..<outDim { row[i] += pb[i] }
+                                }
+                            }
+                        }
+                    } else if let bias {
                         bias.withUnsafeBufferPointer { pb in
                             for r in 0..<n { (po.baseAddress! + r * outDim).update(from: pb.baseAddress!, count: outDim) }
                         }
                     }
                     sgemm(transA: false, transB: true, m: n, n: outDim, k: inDim, a: px.baseAddress!, lda: inDim,
-                          b: pw.baseAddress!, ldb: inDim, beta: bias == nil ? 0 : 1, c: po.baseAddress!, ldc: outDim)
+                          b: pw.baseAddress!, ldb: inDim, beta: bias == nil && base == nil ? 0 : 1, c: po.baseAddress!,
+                          ldc: outDim)
                 }
             }
         }
@@ -38,11 +51,13 @@ public enum ModelOps {
         return widths.map { w in
             defer { start += w }
             let from = start
-            return Tensor(shape: [n, w]) { out in
+            var part = Tensor(uninitialized: [n, w])
+            part.withUnsafeMutableBufferPointer { out in
                 y.withUnsafeBufferPointer { py in
                     for r in 0..<n { (out.baseAddress! + r * w).update(from: py.baseAddress! + r * total + from, count: w) }
                 }
             }
+            return part
         }
     }
 
