@@ -108,23 +108,36 @@ extension ModelOps {
     /// masks. Fully masked query rows (padding) produce zeros. Returns [B*T, H*Dh].
     static func attention(q: Tensor, k: Tensor, v: Tensor, cache: LayerKVCache, keyMask: [Float],
                           capacity: Int, offset: Int, spec: AttentionSpec) -> Tensor {
+        q.withUnsafeBufferPointer { pq in
+            k.withUnsafeBufferPointer { pk in
+                v.withUnsafeBufferPointer { pv in
+                    attention(q: pq.baseAddress!, qStride: spec.heads * spec.headDim, k: pk.baseAddress!, v: pv.baseAddress!,
+                              kvStride: spec.kvHeads * spec.headDim, cache: cache, keyMask: keyMask, capacity: capacity,
+                              offset: offset, spec: spec)
+                }
+            }
+        }
+    }
+
+    /// Attention on rows read in place: query row i at q + i*qStride ([H*Dh] values), key and
+    /// value rows at k + i*kvStride and v + i*kvStride ([Hkv*Dh] each), e.g. the column slices
+    /// of a fused q/k/v output.
+    static func attention(q: UnsafePointer<Float>, qStride: Int, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
+                          kvStride: Int, cache: LayerKVCache, keyMask: [Float], capacity: Int, offset: Int,
+                          spec: AttentionSpec) -> Tensor {
         let b = spec.batch, t = spec.queries, h = spec.heads, hkv = spec.kvHeads, dh = spec.headDim
         let s = offset + t, group = h / hkv
         precondition(s <= capacity, "attention: \(s) positions exceed cache capacity \(capacity)")
         // Scatter new keys/values into [B, Hkv, C, Dh].
-        k.withUnsafeBufferPointer { pk in
-            v.withUnsafeBufferPointer { pv in
-                cache.keys.withUnsafeMutableBufferPointer { ck in
-                    cache.values.withUnsafeMutableBufferPointer { cv in
-                        for bi in 0..<b {
-                            for ti in 0..<t {
-                                let src = (bi * t + ti) * hkv * dh
-                                for hi in 0..<hkv {
-                                    let dst = ((bi * hkv + hi) * capacity + offset + ti) * dh
-                                    (ck.baseAddress! + dst).update(from: pk.baseAddress! + src + hi * dh, count: dh)
-                                    (cv.baseAddress! + dst).update(from: pv.baseAddress! + src + hi * dh, count: dh)
-                                }
-                            }
+        cache.keys.withUnsafeMutableBufferPointer { ck in
+            cache.values.withUnsafeMutableBufferPointer { cv in
+                for bi in 0..<b {
+                    for ti in 0..<t {
+                        let src = (bi * t + ti) * kvStride
+                        for hi in 0..<hkv {
+                            let dst = ((bi * hkv + hi) * capacity + offset + ti) * dh
+                            (ck.baseAddress! + dst).update(from: k + src + hi * dh, count: dh)
+                            (cv.baseAddress! + dst).update(from: v + src + hi * dh, count: dh)
                         }
                     }
                 }
@@ -133,42 +146,40 @@ extension ModelOps {
         var out = Tensor(uninitialized: [b * t, h * dh])
         let rowStride = h * dh
         let keys = cache.keys, values = cache.values
-        q.withUnsafeBufferPointer { pq in
-            keys.withUnsafeBufferPointer { ck in
-                values.withUnsafeBufferPointer { cv in
-                    out.withUnsafeMutableBufferPointer { po in
-                        let ptrs = AttentionPointers(q: pq.baseAddress!, k: ck.baseAddress!, v: cv.baseAddress!,
-                                                     out: po.baseAddress!)
-                        let work = b * h
-                        // Small problems (decoding one token) stay on this thread: dispatch costs more.
-                        let chunks = work * t * s * dh < 1 << 18 ? 1 : min(work, Threading.kernelThreads)
-                        Threading.parallelFor(chunks: chunks, work) { items in
-                            var scores = [Float](repeating: 0, count: t * s)
-                            scores.withUnsafeMutableBufferPointer { sc in
-                                for item in items {
-                                    let bi = item / h, hi = item % h, kvh = hi / group
-                                    let qp = ptrs.q + bi * t * rowStride + hi * dh
-                                    let kp = ptrs.k + (bi * hkv + kvh) * capacity * dh
-                                    let vp = ptrs.v + (bi * hkv + kvh) * capacity * dh
-                                    sgemm(transA: false, transB: true, m: t, n: s, k: dh, alpha: spec.scale,
-                                          a: qp, lda: rowStride, b: kp, ldb: dh, c: sc.baseAddress!, ldc: s)
-                                    let maskRow = bi * capacity
-                                    for ti in 0..<t {
-                                        let row = sc.baseAddress! + ti * s
-                                        // Keys outside the causal / sliding-window range get
-                                        // probability 0 without an exp; padding inside it is -inf.
-                                        let visible = AttentionMask.visibleKeys(queryPosition: offset + ti, keyCount: s,
-                                                                                causal: true, window: spec.window)
-                                        for j in visible where keyMask[maskRow + j] == 0 { row[j] = -.infinity }
-                                        if let cap = spec.softcap {
-                                            for j in visible where row[j] != -.infinity { row[j] = tanh(row[j] / cap) * cap }
-                                        }
-                                        VectorMath.softmaxRow(row, count: s, visible: visible)
+        keys.withUnsafeBufferPointer { ck in
+            values.withUnsafeBufferPointer { cv in
+                out.withUnsafeMutableBufferPointer { po in
+                    let ptrs = AttentionPointers(q: q, k: ck.baseAddress!, v: cv.baseAddress!,
+                                                 out: po.baseAddress!)
+                    let work = b * h
+                    // Small problems (decoding one token) stay on this thread: dispatch costs more.
+                    let chunks = work * t * s * dh < 1 << 18 ? 1 : min(work, Threading.kernelThreads)
+                    Threading.parallelFor(chunks: chunks, work) { items in
+                        var scores = [Float](repeating: 0, count: t * s)
+                        scores.withUnsafeMutableBufferPointer { sc in
+                            for item in items {
+                                let bi = item / h, hi = item % h, kvh = hi / group
+                                let qp = ptrs.q + bi * t * qStride + hi * dh
+                                let kp = ptrs.k + (bi * hkv + kvh) * capacity * dh
+                                let vp = ptrs.v + (bi * hkv + kvh) * capacity * dh
+                                sgemm(transA: false, transB: true, m: t, n: s, k: dh, alpha: spec.scale,
+                                      a: qp, lda: qStride, b: kp, ldb: dh, c: sc.baseAddress!, ldc: s)
+                                let maskRow = bi * capacity
+                                for ti in 0..<t {
+                                    let row = sc.baseAddress! + ti * s
+                                    // Keys outside the causal / sliding-window range get
+                                    // probability 0 without an exp; padding inside it is -inf.
+                                    let visible = AttentionMask.visibleKeys(queryPosition: offset + ti, keyCount: s,
+                                                                            causal: true, window: spec.window)
+                                    for j in visible where keyMask[maskRow + j] == 0 { row[j] = -.infinity }
+                                    if let cap = spec.softcap {
+                                        for j in visible where row[j] != -.infinity { row[j] = tanh(row[j] / cap) * cap }
                                     }
-                                    sgemm(transA: false, transB: false, m: t, n: dh, k: s,
-                                          a: sc.baseAddress!, lda: s, b: vp, ldb: dh,
-                                          c: ptrs.out + bi * t * rowStride + hi * dh, ldc: rowStride)
+                                    VectorMath.softmaxRow(row, count: s, visible: visible)
                                 }
+                                sgemm(transA: false, transB: false, m: t, n: dh, k: s,
+                                      a: sc.baseAddress!, lda: s, b: vp, ldb: dh,
+                                      c: ptrs.out + bi * t * rowStride + hi * dh, ldc: rowStride)
                             }
                         }
                     }

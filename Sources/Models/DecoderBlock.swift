@@ -27,17 +27,30 @@ protocol BlockBackend: AnyObject {
     func activate(_ x: Value) -> Value
     /// RoPE (when the family uses it), masked attention of block `layer`; returns [N, H*Dh].
     func attention(q: Value, k: Value, v: Value, layer: Int, window: Int?) -> Value
+    /// q/k/v projections of h and attention (backends may read q/k/v from one fused output).
+    func selfAttention(_ h: Value, spec: BlockSpec, layer: Int) -> Value
+    /// act(gate(h)) * up(h) (backends may read gate and up from one fused output).
+    func gatedMLP(_ h: Value, gate: String, up: String) -> Value
 }
 
 extension BlockBackend {
     func linearResidual(_ x: Value, _ module: String, residual: Value) -> Value { add(residual, linear(x, module)) }
+
+    func selfAttention(_ h: Value, spec: BlockSpec, layer: Int) -> Value {
+        let qkv = projections(h, [spec.q, spec.k, spec.v])
+        return attention(q: qkv[0], k: qkv[1], v: qkv[2], layer: layer, window: spec.window)
+    }
+
+    func gatedMLP(_ h: Value, gate: String, up: String) -> Value {
+        let gu = projections(h, [gate, up])
+        return gated(gate: gu[0], up: gu[1])
+    }
 }
 
 /// Runs decoder block `layer` described by `spec` on the residual stream `x`.
 func runBlock<Backend: BlockBackend>(_ be: Backend, spec: BlockSpec, layer: Int, x: Backend.Value) -> Backend.Value {
     let h = be.norm(x, spec.attnNorm)
-    let qkv = be.projections(h, [spec.q, spec.k, spec.v])
-    let attn = be.attention(q: qkv[0], k: qkv[1], v: qkv[2], layer: layer, window: spec.window)
+    let attn = be.selfAttention(h, spec: spec, layer: layer)
     let x1: Backend.Value
     if let post = spec.attnPostNorm {
         x1 = be.add(x, be.norm(be.linear(attn, spec.o), post))
@@ -47,8 +60,7 @@ func runBlock<Backend: BlockBackend>(_ be: Backend, spec: BlockSpec, layer: Int,
     let h2 = be.norm(x1, spec.mlpNorm)
     let inner: Backend.Value
     if let gate = spec.gate {
-        let gu = be.projections(h2, [gate, spec.up])
-        inner = be.gated(gate: gu[0], up: gu[1])
+        inner = be.gatedMLP(h2, gate: gate, up: spec.up)
     } else {
         inner = be.activate(be.linear(h2, spec.up))
     }

@@ -80,6 +80,48 @@ final class InferenceBackend: BlockBackend {
         return y
     }
 
+    /// The fused q/k/v output is used in place: RoPE rotates its q and k columns and
+    /// attention reads the three column slices with the fused row stride (no split copies).
+    func selfAttention(_ h: Tensor, spec: BlockSpec, layer: Int) -> Tensor {
+        let modules = [spec.q, spec.k, spec.v], c = model.config
+        let qw = c.numHeads * c.headDim, kw = c.numKVHeads * c.headDim
+        guard modules.allSatisfy({ model.adapters[$0] == nil }), let fused = model.fusedProjection(modules),
+              fused.widths == [qw, kw, kw] else {
+            let qkv = projections(h, modules)
+            return attention(q: qkv[0], k: qkv[1], v: qkv[2], layer: layer, window: spec.window)
+        }
+        var y = model.decodingLinear(h, weight: fused.weight, bias: fused.bias, key: modules.joined(separator: "|"),
+                                     frozen: true)
+        let n = y.shape[0], total = qw + 2 * kw
+        let attnSpec = AttentionSpec(batch: batch, queries: queries, heads: c.numHeads, kvHeads: c.numKVHeads,
+                                     headDim: c.headDim, scale: model.spec.queryScale,
+                                     softcap: c.attnLogitSoftcap.map { Float($0) }, window: spec.window)
+        return y.withUnsafeMutableBufferPointer { p in
+            let base = p.baseAddress!
+            if let cos, let sin {
+                ModelOps.applyRope(base, rows: n, rowStride: total, heads: c.numHeads, headDim: c.headDim, cos: cos, sin: sin)
+                ModelOps.applyRope(base + qw, rows: n, rowStride: total, heads: c.numKVHeads, headDim: c.headDim,
+                                   cos: cos, sin: sin)
+            }
+            return ModelOps.attention(q: base, qStride: total, k: base + qw, v: base + qw + kw, kvStride: total,
+                                      cache: cache.layers[scratch ? 0 : layer], keyMask: cache.keyMask,
+                                      capacity: cache.capacity, offset: offset, spec: attnSpec)
+        }
+    }
+
+    /// The fused gate/up output feeds the gated activation directly (no split copies).
+    func gatedMLP(_ h: Tensor, gate: String, up: String) -> Tensor {
+        let modules = [gate, up]
+        guard modules.allSatisfy({ model.adapters[$0] == nil }), let fused = model.fusedProjection(modules),
+              fused.widths[0] == fused.widths[1] else {
+            let gu = projections(h, modules)
+            return gated(gate: gu[0], up: gu[1])
+        }
+        let y = model.decodingLinear(h, weight: fused.weight, bias: fused.bias, key: modules.joined(separator: "|"),
+                                     frozen: true)
+        return ModelOps.gatedActivation(fused: y, width: fused.widths[0], model.spec.activation)
+    }
+
     func norm(_ x: Tensor, _ module: String) -> Tensor {
         let eps = Float(model.config.normEps)
         switch model.spec.norm {

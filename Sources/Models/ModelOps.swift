@@ -133,6 +133,25 @@ public enum ModelOps {
         }
     }
 
+    /// act(gate) * up from a fused gate/up output y [N, 2W] (gate columns 0..<W, up W..<2W),
+    /// without splitting it first.
+    public static func gatedActivation(fused y: Tensor, width w: Int, _ kind: Activation) -> Tensor {
+        let n = y.shape[0]
+        precondition(y.rank == 2 && y.shape[1] == 2 * w, "gated activation: fused \(y.shape) is not [N, 2 x \(w)]")
+        var out = Tensor(uninitialized: [n, w])
+        y.withUnsafeBufferPointer { py in
+            out.withUnsafeMutableBufferPointer { po in
+                let y0 = py.baseAddress!, d0 = po.baseAddress!
+                Threading.parallelChunks(n, costPerItem: 4 * w) { rows in
+                    for r in rows {
+                        VectorMath.map(w, y0 + r * 2 * w, y0 + r * 2 * w + w, d0 + r * w) { kind.apply($0) * $1 }
+                    }
+                }
+            }
+        }
+        return out
+    }
+
     /// act(gate) * up, fused.
     public static func gatedActivation(gate: Tensor, up: Tensor, _ kind: Activation) -> Tensor {
         precondition(gate.shape == up.shape, "gated activation: \(gate.shape) vs \(up.shape)")
@@ -193,19 +212,27 @@ public enum ModelOps {
 
     /// Rotate-half RoPE in place on x [N, heads*Dh] with per-row cos/sin [N, Dh/2].
     public static func applyRope(_ x: inout Tensor, heads: Int, headDim: Int, cos: Tensor, sin: Tensor) {
-        let half = headDim / 2, n = x.shape[0]
+        let n = x.shape[0]
         x.withUnsafeMutableBufferPointer { px in
-            cos.withUnsafeBufferPointer { pc in
-                sin.withUnsafeBufferPointer { ps in
-                    for r in 0..<n {
-                        let c = pc.baseAddress! + r * half, s = ps.baseAddress! + r * half
-                        for h in 0..<heads {
-                            let v = px.baseAddress! + r * heads * headDim + h * headDim
-                            for i in 0..<half {
-                                let x1 = v[i], x2 = v[i + half]
-                                v[i] = x1 * c[i] - x2 * s[i]
-                                v[i + half] = x2 * c[i] + x1 * s[i]
-                            }
+            applyRope(px.baseAddress!, rows: n, rowStride: heads * headDim, heads: heads, headDim: headDim, cos: cos, sin: sin)
+        }
+    }
+
+    /// Rotate-half RoPE in place on `rows` rows of heads*Dh values starting at `x`, rows
+    /// `rowStride` floats apart (e.g. the q or k columns of a fused q/k/v output).
+    static func applyRope(_ x: UnsafeMutablePointer<Float>, rows n: Int, rowStride: Int, heads: Int, headDim: Int,
+                          cos: Tensor, sin: Tensor) {
+        let half = headDim / 2
+        cos.withUnsafeBufferPointer { pc in
+            sin.withUnsafeBufferPointer { ps in
+                for r in 0..<n {
+                    let c = pc.baseAddress! + r * half, s = ps.baseAddress! + r * half
+                    for h in 0..<heads {
+                        let v = x + r * rowStride + h * headDim
+                        for i in 0..<half {
+                            let x1 = v[i], x2 = v[i + half]
+                            v[i] = x1 * c[i] - x2 * s[i]
+                            v[i + half] = x2 * c[i] + x1 * s[i]
                         }
                     }
                 }
