@@ -106,22 +106,9 @@ extension ModelOps {
     /// Masked attention: writes the T new keys/values into `cache` at `offset`, then attends
     /// q [B*T, H*Dh] to cached positions 0..<offset+T with causal, padding and sliding-window
     /// masks. Fully masked query rows (padding) produce zeros. Returns [B*T, H*Dh].
-    static func attention(q: Tensor, k: Tensor, v: Tensor, cache: LayerKVCache, keyMask: [Float],
-                          capacity: Int, offset: Int, spec: AttentionSpec) -> Tensor {
-        q.withUnsafeBufferPointer { pq in
-            k.withUnsafeBufferPointer { pk in
-                v.withUnsafeBufferPointer { pv in
-                    attention(q: pq.baseAddress!, qStride: spec.heads * spec.headDim, k: pk.baseAddress!, v: pv.baseAddress!,
-                              kvStride: spec.kvHeads * spec.headDim, cache: cache, keyMask: keyMask, capacity: capacity,
-                              offset: offset, spec: spec)
-                }
-            }
-        }
-    }
-
-    /// Attention on rows read in place: query row i at q + i*qStride ([H*Dh] values), key and
-    /// value rows at k + i*kvStride and v + i*kvStride ([Hkv*Dh] each), e.g. the column slices
-    /// of a fused q/k/v output.
+    /// Rows are read in place: query row i at q + i*qStride ([H*Dh] values), key and value
+    /// rows at k + i*kvStride and v + i*kvStride ([Hkv*Dh] each), e.g. the column slices of a
+    /// fused q/k/v output.
     static func attention(q: UnsafePointer<Float>, qStride: Int, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
                           kvStride: Int, cache: LayerKVCache, keyMask: [Float], capacity: Int, offset: Int,
                           spec: AttentionSpec) -> Tensor {

@@ -92,20 +92,10 @@ final class InferenceBackend: BlockBackend {
         }
         var y = model.decodingLinear(h, weight: fused.weight, bias: fused.bias, key: modules.joined(separator: "|"),
                                      frozen: true)
-        let n = y.shape[0], total = qw + 2 * kw
-        let attnSpec = AttentionSpec(batch: batch, queries: queries, heads: c.numHeads, kvHeads: c.numKVHeads,
-                                     headDim: c.headDim, scale: model.spec.queryScale,
-                                     softcap: c.attnLogitSoftcap.map { Float($0) }, window: spec.window)
+        let total = qw + 2 * kw
         return y.withUnsafeMutableBufferPointer { p in
-            let base = p.baseAddress!
-            if let cos, let sin {
-                ModelOps.applyRope(base, rows: n, rowStride: total, heads: c.numHeads, headDim: c.headDim, cos: cos, sin: sin)
-                ModelOps.applyRope(base + qw, rows: n, rowStride: total, heads: c.numKVHeads, headDim: c.headDim,
-                                   cos: cos, sin: sin)
-            }
-            return ModelOps.attention(q: base, qStride: total, k: base + qw, v: base + qw + kw, kvStride: total,
-                                      cache: cache.layers[scratch ? 0 : layer], keyMask: cache.keyMask,
-                                      capacity: cache.capacity, offset: offset, spec: attnSpec)
+            attend(q: p.baseAddress!, qStride: total, k: p.baseAddress! + qw, v: p.baseAddress! + qw + kw, kvStride: total,
+                   layer: layer, window: spec.window)
         }
     }
 
@@ -144,14 +134,30 @@ final class InferenceBackend: BlockBackend {
     func attention(q: Tensor, k: Tensor, v: Tensor, layer: Int, window: Int?) -> Tensor {
         let c = model.config
         var q = q, k = k
+        return q.withUnsafeMutableBufferPointer { pq in
+            k.withUnsafeMutableBufferPointer { pk in
+                v.withUnsafeBufferPointer { pv in
+                    attend(q: pq.baseAddress!, qStride: c.numHeads * c.headDim, k: pk.baseAddress!, v: pv.baseAddress!,
+                           kvStride: c.numKVHeads * c.headDim, layer: layer, window: window)
+                }
+            }
+        }
+    }
+
+    /// RoPE in place on the query and key rows (when the family uses it), then masked
+    /// attention of block `layer` over the KV cache; rows are `qStride` / `kvStride` apart.
+    private func attend(q: UnsafeMutablePointer<Float>, qStride: Int, k: UnsafeMutablePointer<Float>,
+                        v: UnsafePointer<Float>, kvStride: Int, layer: Int, window: Int?) -> Tensor {
+        let c = model.config, rows = batch * queries
         if let cos, let sin {
-            ModelOps.applyRope(&q, heads: c.numHeads, headDim: c.headDim, cos: cos, sin: sin)
-            ModelOps.applyRope(&k, heads: c.numKVHeads, headDim: c.headDim, cos: cos, sin: sin)
+            ModelOps.applyRope(q, rows: rows, rowStride: qStride, heads: c.numHeads, headDim: c.headDim, cos: cos, sin: sin)
+            ModelOps.applyRope(k, rows: rows, rowStride: kvStride, heads: c.numKVHeads, headDim: c.headDim, cos: cos, sin: sin)
         }
         let spec = AttentionSpec(batch: batch, queries: queries, heads: c.numHeads, kvHeads: c.numKVHeads,
                                  headDim: c.headDim, scale: model.spec.queryScale,
                                  softcap: c.attnLogitSoftcap.map { Float($0) }, window: window)
-        return ModelOps.attention(q: q, k: k, v: v, cache: cache.layers[scratch ? 0 : layer], keyMask: cache.keyMask,
+        return ModelOps.attention(q: q, qStride: qStride, k: k, v: v, kvStride: kvStride,
+                                  cache: cache.layers[scratch ? 0 : layer], keyMask: cache.keyMask,
                                   capacity: cache.capacity, offset: offset, spec: spec)
     }
 }

@@ -210,16 +210,9 @@ public enum ModelOps {
         }
     }
 
-    /// Rotate-half RoPE in place on x [N, heads*Dh] with per-row cos/sin [N, Dh/2].
-    public static func applyRope(_ x: inout Tensor, heads: Int, headDim: Int, cos: Tensor, sin: Tensor) {
-        let n = x.shape[0]
-        x.withUnsafeMutableBufferPointer { px in
-            applyRope(px.baseAddress!, rows: n, rowStride: heads * headDim, heads: heads, headDim: headDim, cos: cos, sin: sin)
-        }
-    }
-
-    /// Rotate-half RoPE in place on `rows` rows of heads*Dh values starting at `x`, rows
-    /// `rowStride` floats apart (e.g. the q or k columns of a fused q/k/v output).
+    /// Rotate-half RoPE in place, with per-row cos/sin [N, Dh/2], on `rows` rows of heads*Dh
+    /// values starting at `x`, rows `rowStride` floats apart (the q or k columns of separate
+    /// or fused q/k/v outputs).
     static func applyRope(_ x: UnsafeMutablePointer<Float>, rows n: Int, rowStride: Int, heads: Int, headDim: Int,
                           cos: Tensor, sin: Tensor) {
         let half = headDim / 2
