@@ -44,22 +44,26 @@ final class InferenceBackend: BlockBackend {
         let name = module + ".weight"
         var y = model.decodingLinear(x, weight: model.tensor(name), bias: model.optionalTensor(module + ".bias"), key: name,
                                      frozen: model.isFrozen(name) && model.isFrozen(module + ".bias"))
+        addLoRA(&y, x, module)
+        return y
+    }
+
+    /// y += scale * (x A^T) B^T when `module` has a LoRA adapter.
+    private func addLoRA(_ y: inout Tensor, _ x: Tensor, _ module: String) {
         if let lora = model.adapters[module] {
             ModelOps.addLowRank(&y, x, a: lora.a.value, b: lora.b.value, scale: lora.scale)
         }
-        return y
+    }
+
+    /// x times the fused weight of `modules` (all their output columns side by side).
+    private func fusedLinear(_ x: Tensor, _ fused: FusedProjection, _ modules: [String]) -> Tensor {
+        model.decodingLinear(x, weight: fused.weight, bias: fused.bias, key: modules.joined(separator: "|"), frozen: true)
     }
 
     func projections(_ x: Tensor, _ modules: [String]) -> [Tensor] {
         guard let fused = model.fusedProjection(modules) else { return modules.map { linear(x, $0) } }
-        let y = model.decodingLinear(x, weight: fused.weight, bias: fused.bias, key: modules.joined(separator: "|"),
-                                     frozen: true)
-        var parts = ModelOps.splitColumns(y, widths: fused.widths)
-        for (i, m) in modules.enumerated() {
-            if let lora = model.adapters[m] {
-                ModelOps.addLowRank(&parts[i], x, a: lora.a.value, b: lora.b.value, scale: lora.scale)
-            }
-        }
+        var parts = ModelOps.splitColumns(fusedLinear(x, fused, modules), widths: fused.widths)
+        for (i, m) in modules.enumerated() { addLoRA(&parts[i], x, m) }
         return parts
     }
 
@@ -74,9 +78,7 @@ final class InferenceBackend: BlockBackend {
             return ModelOps.add(residual, linear(x, module))
         }
         var y = ModelOps.linear(x, w, bias: model.optionalTensor(module + ".bias"), accumulateOnto: residual)
-        if let lora = model.adapters[module] {
-            ModelOps.addLowRank(&y, x, a: lora.a.value, b: lora.b.value, scale: lora.scale)
-        }
+        addLoRA(&y, x, module)
         return y
     }
 
@@ -90,8 +92,7 @@ final class InferenceBackend: BlockBackend {
             let qkv = projections(h, modules)
             return attention(q: qkv[0], k: qkv[1], v: qkv[2], layer: layer, window: spec.window)
         }
-        var y = model.decodingLinear(h, weight: fused.weight, bias: fused.bias, key: modules.joined(separator: "|"),
-                                     frozen: true)
+        var y = fusedLinear(h, fused, modules)
         let total = qw + 2 * kw
         return y.withUnsafeMutableBufferPointer { p in
             attend(q: p.baseAddress!, qStride: total, k: p.baseAddress! + qw, v: p.baseAddress! + qw + kw, kvStride: total,
@@ -107,9 +108,7 @@ final class InferenceBackend: BlockBackend {
             let gu = projections(h, modules)
             return gated(gate: gu[0], up: gu[1])
         }
-        let y = model.decodingLinear(h, weight: fused.weight, bias: fused.bias, key: modules.joined(separator: "|"),
-                                     frozen: true)
-        return ModelOps.gatedActivation(fused: y, width: fused.widths[0], model.spec.activation)
+        return ModelOps.gatedActivation(fused: fusedLinear(h, fused, modules), width: fused.widths[0], model.spec.activation)
     }
 
     func norm(_ x: Tensor, _ module: String) -> Tensor {

@@ -259,12 +259,9 @@ public struct PGDAttack: @unchecked Sendable {
                     }
                 }
             }
-            let mask = Tensor(shape: [n * t, 1]) { p in
-                // A per-position delta has rows for the prompt only.
-                for b in 0..<n { for i in seq.deltaPositions(b, .prompt) { p[b * t + i] = 1 } }
-            }
+            // Rows outside the prompts are zero and their gradients are never read: no mask.
             v = Variable(dense, requiresGrad: grad)
-            addend = Ops.mul(Variable(mask), v)
+            addend = v
         } else {
             var stacked = Tensor(zeros: [n, 1, d])
             stacked.withUnsafeMutableBufferPointer { dst in
