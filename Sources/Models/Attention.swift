@@ -139,6 +139,8 @@ extension ModelOps {
                     let ptrs = AttentionPointers(q: q, k: ck.baseAddress!, v: cv.baseAddress!,
                                                  out: po.baseAddress!)
                     let work = b * h
+                    let blocks = Kernels.queryBlocks(t, mask: AttentionMask(causal: true, slidingWindow: spec.window,
+                                                                            queryOffset: offset), keyCount: s)
                     // Small problems (decoding one token) stay on this thread: dispatch costs more.
                     let chunks = work * t * s * dh < 1 << 18 ? 1 : min(work, Threading.kernelThreads)
                     Threading.parallelFor(chunks: chunks, work) { items in
@@ -149,24 +151,35 @@ extension ModelOps {
                                 let qp = ptrs.q + bi * t * qStride + hi * dh
                                 let kp = ptrs.k + (bi * hkv + kvh) * capacity * dh
                                 let vp = ptrs.v + (bi * hkv + kvh) * capacity * dh
-                                sgemm(transA: false, transB: true, m: t, n: s, k: dh, alpha: spec.scale,
-                                      a: qp, lda: qStride, b: kp, ldb: dh, c: sc.baseAddress!, ldc: s)
                                 let maskRow = bi * capacity
-                                for ti in 0..<t {
-                                    let row = sc.baseAddress! + ti * s
-                                    // Keys outside the causal / sliding-window range get
-                                    // probability 0 without an exp; padding inside it is -inf.
-                                    let visible = AttentionMask.visibleKeys(queryPosition: offset + ti, keyCount: s,
-                                                                            causal: true, window: spec.window)
-                                    for j in visible where keyMask[maskRow + j] == 0 { row[j] = -.infinity }
-                                    if let cap = spec.softcap {
-                                        for j in visible where row[j] != -.infinity { row[j] = tanh(row[j] / cap) * cap }
+                                // Each query block multiplies only the keys its queries can see.
+                                for block in blocks {
+                                    let rows = block.queries.count, t0 = block.queries.lowerBound
+                                    let kLo = block.keys.lowerBound, kLen = block.keys.count
+                                    let o = ptrs.out + (bi * t + t0) * rowStride + hi * dh
+                                    guard kLen > 0 else {
+                                        for r in 0..<rows { (o + r * rowStride).update(repeating: 0, count: dh) }
+                                        continue
                                     }
-                                    VectorMath.softmaxRow(row, count: s, visible: visible)
+                                    sgemm(transA: false, transB: true, m: rows, n: kLen, k: dh, alpha: spec.scale,
+                                          a: qp + t0 * qStride, lda: qStride, b: kp + kLo * dh, ldb: dh,
+                                          c: sc.baseAddress! + t0 * s + kLo, ldc: s)
+                                    for ti in block.queries {
+                                        let row = sc.baseAddress! + ti * s
+                                        // Keys outside the causal / sliding-window range get
+                                        // probability 0 without an exp; padding inside it is -inf.
+                                        let visible = AttentionMask.visibleKeys(queryPosition: offset + ti, keyCount: s,
+                                                                                causal: true, window: spec.window)
+                                        for j in visible where keyMask[maskRow + j] == 0 { row[j] = -.infinity }
+                                        if let cap = spec.softcap {
+                                            for j in visible where row[j] != -.infinity { row[j] = tanh(row[j] / cap) * cap }
+                                        }
+                                        VectorMath.softmaxRow(row, count: s, visible: visible)
+                                    }
+                                    sgemm(transA: false, transB: false, m: rows, n: dh, k: kLen,
+                                          a: sc.baseAddress! + t0 * s + kLo, lda: s, b: vp + kLo * dh, ldb: dh,
+                                          c: o, ldc: rowStride)
                                 }
-                                sgemm(transA: false, transB: false, m: t, n: dh, k: s,
-                                      a: sc.baseAddress!, lda: s, b: vp, ldb: dh,
-                                      c: ptrs.out + bi * t * rowStride + hi * dh, ldc: rowStride)
                             }
                         }
                     }

@@ -83,22 +83,36 @@ extension Kernels {
                         (po + item * t * dh).update(repeating: 0, count: t * dh)
                         continue
                     }
-                    sgemm(transA: false, transB: true, m: t, n: s, k: dh, alpha: scale, a: qh, lda: dh,
-                          b: pk + kvOff, ldb: dh, c: ph, ldc: s)
-                    for ti in 0..<t {
-                        let row = ph + ti * s
-                        // Keys outside [lo, hi] (causal future, beyond the window) get 0 without
-                        // an exp; padding inside the range is -inf before the softmax.
-                        let visible = AttentionMask.visibleKeys(queryPosition: ti + mask.queryOffset, keyCount: s,
-                                                                causal: mask.causal, window: mask.slidingWindow)
-                        if let cap = softcap { for j in visible { row[j] = cap * Foundation.tanh(row[j] / cap) } }
-                        if let km = mask.keyMask {
-                            for j in visible where !km[bi * s + j] { row[j] = -Float.infinity }
+                    // Query blocks only multiply the keys some query of the block can see
+                    // (a causal mask halves the work); the rest of each row is zeroed by
+                    // softmaxRow without being read.
+                    for block in queryBlocks(t, mask: mask, keyCount: s) {
+                        let rows = block.queries.count, t0 = block.queries.lowerBound
+                        let kLo = block.keys.lowerBound, kLen = block.keys.count
+                        if kLen > 0 {
+                            sgemm(transA: false, transB: true, m: rows, n: kLen, k: dh, alpha: scale, a: qh + t0 * dh, lda: dh,
+                                  b: pk + kvOff + kLo * dh, ldb: dh, c: ph + t0 * s + kLo, ldc: s)
                         }
-                        VectorMath.softmaxRow(row, count: s, visible: visible)
+                        for ti in block.queries {
+                            let row = ph + ti * s
+                            // Keys outside [lo, hi] (causal future, beyond the window) get 0 without
+                            // an exp; padding inside the range is -inf before the softmax.
+                            let visible = AttentionMask.visibleKeys(queryPosition: ti + mask.queryOffset, keyCount: s,
+                                                                    causal: mask.causal, window: mask.slidingWindow)
+                            if let cap = softcap { for j in visible { row[j] = cap * Foundation.tanh(row[j] / cap) } }
+                            if let km = mask.keyMask {
+                                for j in visible where !km[bi * s + j] { row[j] = -Float.infinity }
+                            }
+                            VectorMath.softmaxRow(row, count: s, visible: visible)
+                        }
+                        let o = po + item * t * dh + t0 * dh
+                        if kLen > 0 {
+                            sgemm(transA: false, transB: false, m: rows, n: dh, k: kLen, a: ph + t0 * s + kLo, lda: s,
+                                  b: pv + kvOff + kLo * dh, ldb: dh, c: o, ldc: dh)
+                        } else {
+                            o.update(repeating: 0, count: rows * dh)
+                        }
                     }
-                    sgemm(transA: false, transB: false, m: t, n: dh, k: s, a: ph, lda: s,
-                          b: pv + kvOff, ldb: dh, c: po + item * t * dh, ldc: dh)
                 }
             }
         }
@@ -128,41 +142,73 @@ extension Kernels {
                     for h in (item % hkv) * group..<((item % hkv) + 1) * group {
                         let qOff = (bi * hq + h) * t * dh
                         let ph = pp + (bi * hq + h) * t * s, gh = pg + qOff
-                        if let pdv {  // dV += P^T gO
-                            sgemm(transA: true, transB: false, m: s, n: dh, k: t, a: ph, lda: s, b: gh, ldb: dh,
-                                  beta: 1, c: pdv + kvOff, ldc: dh)
-                        }
-                        guard needQ || needK else { continue }
-                        // dP = gO V^T, then dS = P * (dP - rowsum(dP * P)).
-                        sgemm(transA: false, transB: true, m: t, n: s, k: dh, a: gh, lda: dh, b: pv + kvOff, ldb: dh,
-                              c: pds, ldc: s)
-                        if softcap != nil {
-                            sgemm(transA: false, transB: true, m: t, n: s, k: dh, alpha: scale, a: pq + qOff, lda: dh,
-                                  b: pk + kvOff, ldb: dh, c: rawb.baseAddress!, ldc: s)
-                        }
-                        for ti in 0..<t {
-                            let pr = ph + ti * s, dr = pds + ti * s
-                            var dot: Float = 0
-                            for j in 0..<s { dot += pr[j] * dr[j] }
-                            for j in 0..<s { dr[j] = pr[j] * (dr[j] - dot) }
-                            if let cap = softcap {
-                                let rr = rawb.baseAddress! + ti * s
-                                for j in 0..<s { let th = Foundation.tanh(rr[j] / cap); dr[j] *= 1 - th * th }
+                        // Per query block, only the keys it can see (probabilities are 0 elsewhere).
+                        for block in queryBlocks(t, mask: mask, keyCount: s) {
+                            let rows = block.queries.count, t0 = block.queries.lowerBound
+                            let kLo = block.keys.lowerBound, kLen = block.keys.count
+                            if kLen == 0 {
+                                if let pdq { (pdq + qOff + t0 * dh).update(repeating: 0, count: rows * dh) }
+                                continue
                             }
-                        }
-                        if let pdq {  // dQ = scale * dS K
-                            sgemm(transA: false, transB: false, m: t, n: dh, k: s, alpha: scale, a: pds, lda: s,
-                                  b: pk + kvOff, ldb: dh, c: pdq + qOff, ldc: dh)
-                        }
-                        if let pdk {  // dK += scale * dS^T Q
-                            sgemm(transA: true, transB: false, m: s, n: dh, k: t, alpha: scale, a: pds, lda: s,
-                                  b: pq + qOff, ldb: dh, beta: 1, c: pdk + kvOff, ldc: dh)
+                            let pBlock = ph + t0 * s + kLo, dsBlock = pds + t0 * s + kLo
+                            if let pdv {  // dV += P^T gO
+                                sgemm(transA: true, transB: false, m: kLen, n: dh, k: rows, a: pBlock, lda: s,
+                                      b: gh + t0 * dh, ldb: dh, beta: 1, c: pdv + kvOff + kLo * dh, ldc: dh)
+                            }
+                            guard needQ || needK else { continue }
+                            // dP = gO V^T, then dS = P * (dP - rowsum(dP * P)).
+                            sgemm(transA: false, transB: true, m: rows, n: kLen, k: dh, a: gh + t0 * dh, lda: dh,
+                                  b: pv + kvOff + kLo * dh, ldb: dh, c: dsBlock, ldc: s)
+                            if softcap != nil {
+                                sgemm(transA: false, transB: true, m: rows, n: kLen, k: dh, alpha: scale,
+                                      a: pq + qOff + t0 * dh, lda: dh, b: pk + kvOff + kLo * dh, ldb: dh,
+                                      c: rawb.baseAddress! + t0 * s + kLo, ldc: s)
+                            }
+                            for ti in block.queries {
+                                let pr = ph + ti * s, dr = pds + ti * s
+                                var dot: Float = 0
+                                for j in block.keys { dot += pr[j] * dr[j] }
+                                for j in block.keys { dr[j] = pr[j] * (dr[j] - dot) }
+                                if let cap = softcap {
+                                    let rr = rawb.baseAddress! + ti * s
+                                    for j in block.keys { let th = Foundation.tanh(rr[j] / cap); dr[j] *= 1 - th * th }
+                                }
+                            }
+                            if let pdq {  // dQ = scale * dS K
+                                sgemm(transA: false, transB: false, m: rows, n: dh, k: kLen, alpha: scale, a: dsBlock, lda: s,
+                                      b: pk + kvOff + kLo * dh, ldb: dh, c: pdq + qOff + t0 * dh, ldc: dh)
+                            }
+                            if let pdk {  // dK += scale * dS^T Q
+                                sgemm(transA: true, transB: false, m: kLen, n: dh, k: rows, alpha: scale, a: dsBlock, lda: s,
+                                      b: pq + qOff + t0 * dh, ldb: dh, beta: 1, c: pdk + kvOff + kLo * dh, ldc: dh)
+                            }
                         }
                     }
                 }
             } }
         }
         return (dq, dk, dv)
+    }
+
+    /// Query rows per block in `queryBlocks` (tests set small blocks to exercise the
+    /// splitting on tiny shapes). `nonisolated(unsafe)`: set only at start-up or in tests.
+    nonisolated(unsafe) public static var queryBlockSize = 64
+
+    /// The T queries cut into blocks of `queryBlockSize`, each with the range of keys that
+    /// at least one of its queries may see under the causal bound and sliding window
+    /// (padding is handled per row). Keys outside a block's range have probability 0 for
+    /// every query of the block.
+    public static func queryBlocks(_ t: Int, mask: AttentionMask, keyCount s: Int) -> [(queries: Range<Int>, keys: Range<Int>)] {
+        let size = Swift.max(1, queryBlockSize)
+        return stride(from: 0, to: t, by: size).map { t0 in
+            let t1 = Swift.min(t, t0 + size)
+            let first = AttentionMask.visibleKeys(queryPosition: t0 + mask.queryOffset, keyCount: s,
+                                                  causal: mask.causal, window: mask.slidingWindow)
+            let last = AttentionMask.visibleKeys(queryPosition: t1 - 1 + mask.queryOffset, keyCount: s,
+                                                 causal: mask.causal, window: mask.slidingWindow)
+            let lo = Swift.min(first.lowerBound, last.lowerBound), hi = Swift.max(first.upperBound, last.upperBound)
+            return (t0..<t1, lo..<Swift.max(lo, hi))
+        }
     }
 
     /// Checks and returns (B, Hq, T, Dh, Hkv, S).

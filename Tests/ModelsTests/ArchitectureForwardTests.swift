@@ -35,6 +35,10 @@ final class ArchitectureForwardTests: XCTestCase {
         try checkForward("qwen2", file: "bf16/model.safetensors", logitsKey: "bf16.logits")
     }
     func testGemma2MatchesTransformers() throws { try checkForward("gemma2") }
+    /// Query blocks of 2: several blocks per sequence, left padding, Gemma-2's window.
+    func testQueryBlocksMatchTransformers() throws {
+        try withQueryBlocksOfTwo { for name in ["llama", "qwen2", "gemma2", "gpt2"] { try checkForward(name) } }
+    }
     func testGPT2MatchesTransformers() throws { try checkForward("gpt2") }
 
     func testGPT2SequenceClassificationScores() throws {

@@ -22,6 +22,10 @@ final class GenerationTests: XCTestCase {
     func testLlamaGreedyWithEOS() throws { try checkGreedy("llama") }
     func testQwen2Greedy() throws { try checkGreedy("qwen2") }
     func testGemma2Greedy() throws { try checkGreedy("gemma2") }
+    /// Query blocks of 2 in the KV-cached prefill (and single-row decoding steps).
+    func testQueryBlocksGreedy() throws {
+        try withQueryBlocksOfTwo { for name in ["llama", "qwen2", "gemma2", "gpt2"] { try checkGreedy(name) } }
+    }
     func testGPT2Greedy() throws { try checkGreedy("gpt2") }
 
     func testCheckpointLoaderMatchesFixtureConfig() throws {

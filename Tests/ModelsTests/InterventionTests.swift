@@ -37,6 +37,11 @@ final class InterventionTests: XCTestCase {
     }
 
     func testGradientToDeltaMatchesTorch() throws {
+        try gradientToDeltaMatchesTorch()
+        try withQueryBlocksOfTwo { try gradientToDeltaMatchesTorch() }
+    }
+
+    func gradientToDeltaMatchesTorch() throws {
         let fx = try ArchFixture("llama")
         let model = try fx.model()
         let g = try XCTUnwrap(fx.cases["grad"] as? [String: Any])

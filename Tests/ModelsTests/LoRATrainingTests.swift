@@ -18,6 +18,11 @@ final class LoRATrainingTests: XCTestCase {
     }
 
     func testLoRAStepMatchesPEFT() throws {
+        try loraStepMatchesPEFT()
+        try withQueryBlocksOfTwo { try loraStepMatchesPEFT() }
+    }
+
+    func loraStepMatchesPEFT() throws {
         for checkpointing in [false, true] {
             let (model, _, lora) = try loraModel()
             XCTAssertEqual(model.adapters.count, 21)

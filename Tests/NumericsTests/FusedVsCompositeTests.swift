@@ -45,6 +45,14 @@ final class FusedVsCompositeTests: XCTestCase {
     }
 
     func testAttention() {
+        attentionAgainstComposite()
+        let saved = Kernels.queryBlockSize
+        defer { Kernels.queryBlockSize = saved }
+        Kernels.queryBlockSize = 1
+        attentionAgainstComposite()
+    }
+
+    private func attentionAgainstComposite() {
         var rng = SplitMix64(seed: 32)
         let b = 2, hq = 4, hkv = 2, t = 3, s = 6, dh = 5, offset = 3
         let q = randomTensor([b, hq, t, dh], &rng), k = randomTensor([b, hkv, s, dh], &rng), v = randomTensor([b, hkv, s, dh], &rng)

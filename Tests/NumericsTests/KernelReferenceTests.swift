@@ -123,8 +123,19 @@ final class KernelReferenceTests: XCTestCase {
     }
 
     func testAttentionMatchesNaive() {
+        attentionMatchesNaive(t: 3, s: 7, offset: 4)
+        // Query blocks of 2 (the kernel multiplies only the keys a block can see): several
+        // blocks, offsets 0 and 4, every mask combination.
+        let saved = Kernels.queryBlockSize
+        defer { Kernels.queryBlockSize = saved }
+        Kernels.queryBlockSize = 2
+        attentionMatchesNaive(t: 3, s: 7, offset: 4)
+        attentionMatchesNaive(t: 7, s: 7, offset: 0)
+    }
+
+    private func attentionMatchesNaive(t: Int, s: Int, offset: Int) {
         var rng = SplitMix64(seed: 26)
-        let b = 2, hq = 6, hkv = 2, t = 3, s = 7, dh = 5, offset = 4, window = 3
+        let b = 2, hq = 6, hkv = 2, dh = 5, window = 3
         let q = randomTensor([b, hq, t, dh], &rng, low: -2, high: 2)
         let k = randomTensor([b, hkv, s, dh], &rng, low: -2, high: 2), v = randomTensor([b, hkv, s, dh], &rng)
         var keyMask = [Bool](repeating: true, count: b * s)
@@ -155,7 +166,7 @@ final class KernelReferenceTests: XCTestCase {
                 }
                 ref += out.map { Float($0) }
             } } }
-            assertClose(got, ref, 2e-6, "attention cap \(String(describing: cap)) causal \(causal) window \(String(describing: win))")
+            assertClose(got, ref, 2e-6, "attention t \(t) offset \(offset) block \(Kernels.queryBlockSize) cap \(String(describing: cap)) causal \(causal) window \(String(describing: win))")
         }
         // The additive form agrees with the rule: causal + window 2 + offset 1, key 0 padded.
         let small = AttentionMask(causal: true, slidingWindow: 2, keyMask: [false, true, true, true], queryOffset: 1)
