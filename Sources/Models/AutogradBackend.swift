@@ -99,22 +99,46 @@ final class AutogradBackend: BlockBackend {
         }
     }
 
-    /// [N, heads*Dh] -> [B, heads, T, Dh].
-    func heads(_ x: Variable, _ count: Int) -> Variable {
-        Ops.permute(Ops.reshape(x, [batch, length, count, model.config.headDim]), [0, 2, 1, 3])
+    /// [B*Tq, heads*Dh] -> [B, heads, Tq, Dh] (Tq = T, or the kept queries of a last block).
+    func heads(_ x: Variable, _ count: Int, queries: Int? = nil) -> Variable {
+        Ops.permute(Ops.reshape(x, [batch, queries ?? length, count, model.config.headDim]), [0, 2, 1, 3])
     }
 
     func attention(q: Variable, k: Variable, v: Variable, layer: Int, window: Int?) -> Variable {
-        let c = model.config
-        var qh = heads(q, c.numHeads), kh = heads(k, c.numKVHeads)
+        attention(q: q, k: k, v: v, layer: layer, window: window, queryFrom: 0)
+    }
+
+    /// Attention of the queries at positions `queryFrom..<T` of every sequence (q holds
+    /// only those rows, [B*(T - queryFrom), H*Dh]) to all T keys.
+    func attention(q: Variable, k: Variable, v: Variable, layer: Int, window: Int?, queryFrom: Int) -> Variable {
+        let c = model.config, tq = length - queryFrom
+        var qh = heads(q, c.numHeads, queries: tq), kh = heads(k, c.numKVHeads)
         let vh = heads(v, c.numKVHeads)
         if let table {
-            qh = Ops.rope(qh, table: table, positions: positions)
+            let qPositions = queryFrom == 0 ? positions
+                : (0..<batch).flatMap { b in positions[(b * length + queryFrom)..<((b + 1) * length)] }
+            qh = Ops.rope(qh, table: table, positions: qPositions)
             kh = Ops.rope(kh, table: table, positions: positions)
         }
         let o = Ops.attention(q: qh, k: kh, v: vh, scale: model.spec.queryScale,
                               softcap: c.attnLogitSoftcap.map { Float($0) }, causal: true, slidingWindow: window,
-                              keyMask: keyMask)
-        return Ops.reshape(Ops.permute(o, [0, 2, 1, 3]), [batch * length, c.numHeads * c.headDim])
+                              keyMask: keyMask, queryOffset: queryFrom)
+        return Ops.reshape(Ops.permute(o, [0, 2, 1, 3]), [batch * tq, c.numHeads * c.headDim])
+    }
+
+    /// Rows `from..<T` of every sequence of x [B*T, W] -> [B*(T - from), W].
+    func suffixRows(_ x: Variable, from: Int) -> Variable {
+        from == 0 ? x : Ops.gatherRows(x, indices: (0..<batch).flatMap { b in (b * length + from)..<((b + 1) * length) })
+    }
+
+    /// A block whose output is only needed at positions `from..<T` (the last block when the
+    /// LM head reads a few rows): keys and values come from every position, but queries,
+    /// the output projection and the MLP run on the kept rows only. Returns [B*(T - from), D].
+    func runBlock(spec: BlockSpec, layer: Int, x: Variable, keepingQueriesFrom from: Int) -> Variable {
+        let h = norm(x, spec.attnNorm)
+        let qkv = projections(h, [spec.q, spec.k, spec.v])
+        let attn = attention(q: suffixRows(qkv[0], from: from), k: qkv[1], v: qkv[2], layer: layer,
+                             window: spec.window, queryFrom: from)
+        return finishBlock(self, spec: spec, residual: suffixRows(x, from: from), attention: attn)
     }
 }

@@ -49,8 +49,14 @@ extension BlockBackend {
 
 /// Runs decoder block `layer` described by `spec` on the residual stream `x`.
 func runBlock<Backend: BlockBackend>(_ be: Backend, spec: BlockSpec, layer: Int, x: Backend.Value) -> Backend.Value {
-    let h = be.norm(x, spec.attnNorm)
-    let attn = be.selfAttention(h, spec: spec, layer: layer)
+    finishBlock(be, spec: spec, residual: x, attention: be.selfAttention(be.norm(x, spec.attnNorm), spec: spec, layer: layer))
+}
+
+/// The rest of a block once its attention output is known: output projection (and Gemma-2's
+/// post-norm) onto `residual`, then the MLP sub-block. `residual` and `attention` have the
+/// same rows (all of them, or the suffix of queries a last block keeps).
+func finishBlock<Backend: BlockBackend>(_ be: Backend, spec: BlockSpec, residual x: Backend.Value,
+                                        attention attn: Backend.Value) -> Backend.Value {
     let x1: Backend.Value
     if let post = spec.attnPostNorm {
         x1 = be.add(x, be.norm(be.linear(attn, spec.o), post))

@@ -166,22 +166,49 @@ extension TransformerModel {
         let be = AutogradBackend(model: self, batch: batch.batch, length: batch.length, positions: positions,
                                  mask: batch.mask, training: options.training, seed: options.seed)
         var x = x0
+        let keep = keptQueries(firstBlock: firstBlock, batch: batch, options: options)
         if firstBlock < layers {
             for i in firstBlock..<layers {
                 be.reseed(options.seed &+ UInt64(i) &* 0x9E37)
-                x = runBlock(be, spec: spec.blocks[i], layer: i, x: x)
+                if i == layers - 1, let keep {
+                    x = be.runBlock(spec: spec.blocks[i], layer: i, x: x, keepingQueriesFrom: keep)
+                } else {
+                    x = runBlock(be, spec: spec.blocks[i], layer: i, x: x)
+                }
                 for iv in options.interventions where iv.layer.blockIndex(layers: layers) == i {
                     x = addDelta(x, iv, batch: batch.batch, length: batch.length)
                 }
                 if i + 1 < layers && options.hidden.contains(i + 1) { out.hidden[i + 1] = x }
             }
         }
-        heads(x, batch: batch, options: options, into: &out)
+        heads(x, batch: batch, options: options, queriesFrom: keep ?? 0, into: &out)
         return out
     }
 
-    /// Final norm, LM head (selected rows) and classification head on the tape.
-    func heads(_ x: Variable, batch: TokenBatch, options: DifferentiableOptions, into out: inout DifferentiableOutput) {
+    /// The first position whose output the last block must produce when the LM head reads
+    /// only some rows (PGD's target positions, the last token): nil when every row is needed
+    /// (all logits, the final hidden state, a classification head, an intervention after
+    /// the last block) or nothing is gained.
+    func keptQueries(firstBlock: Int, batch: TokenBatch, options: DifferentiableOptions) -> Int? {
+        let layers = config.numLayers, t = batch.length
+        guard firstBlock < layers, config.head == .causalLM, !options.hidden.contains(layers),
+              !options.interventions.contains(where: { $0.layer.blockIndex(layers: layers) == layers - 1 }) else { return nil }
+        let from: Int
+        switch options.logits {
+        case .none, .all: return nil
+        case .last: from = t - 1
+        case .rows(let r):
+            guard let first = r.map({ $0 % Swift.max(t, 1) }).min() else { return nil }
+            from = first
+        }
+        return from > 0 ? from : nil
+    }
+
+    /// Final norm, LM head (selected rows) and classification head on the tape. When the
+    /// last block kept only positions `queriesFrom..<T`, x holds those rows of each sequence
+    /// and the logit rows are mapped onto them.
+    func heads(_ x: Variable, batch: TokenBatch, options: DifferentiableOptions, queriesFrom: Int = 0,
+               into out: inout DifferentiableOutput) {
         let layers = config.numLayers
         let normed: Variable
         let eps = Float(config.normEps)
@@ -193,7 +220,7 @@ extension TransformerModel {
                                    bias: parameter(spec.finalNorm + ".bias"), eps: eps)
         }
         if options.hidden.contains(layers) { out.hidden[layers] = normed }
-        let b = batch.batch, t = batch.length
+        let b = batch.batch, t = batch.length, kept = t - queriesFrom
         switch config.head {
         case .sequenceClassification:
             let rows = Ops.gatherRows(normed, indices: lastTokenRows(ids: batch.ids, batch: b, length: t))
@@ -203,8 +230,8 @@ extension TransformerModel {
             switch options.logits {
             case .none: return
             case .all: rows = normed
-            case .last: rows = Ops.gatherRows(normed, indices: (0..<b).map { $0 * t + t - 1 })
-            case .rows(let r): rows = Ops.gatherRows(normed, indices: r)
+            case .last: rows = Ops.gatherRows(normed, indices: (0..<b).map { $0 * kept + kept - 1 })
+            case .rows(let r): rows = Ops.gatherRows(normed, indices: r.map { ($0 / t) * kept + $0 % t - queriesFrom })
             }
             var logits = Ops.linear(rows, weight: parameter(spec.lmHead + ".weight"))
             if let cap = config.finalLogitSoftcap { logits = Ops.softcap(logits, cap: Float(cap)) }

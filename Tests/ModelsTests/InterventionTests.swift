@@ -99,4 +99,38 @@ final class InterventionTests: XCTestCase {
             XCTAssertEqual(g[i], fd, accuracy: 2e-3 + 0.02 * abs(fd), "d loss / d delta[\(i)]: autodiff \(g[i]) vs finite difference \(fd)")
         }
     }
+
+    /// When the LM head reads a few rows, the last block runs queries, output projection and
+    /// MLP on the positions from the first of them on. Logits and the gradient to a mid-layer
+    /// delta match the full last block (forced by also capturing the final hidden state) on
+    /// every family: RoPE positions with left padding, Gemma-2's window and post-norms, GPT-2.
+    func testLastBlockKeepsOnlyTheQueriesTheHeadReads() throws {
+        for name in ["llama", "qwen2", "gemma2", "gpt2"] {
+            let fx = try ArchFixture(name)
+            let model = try fx.model()
+            let batch = fx.batch, t = batch.length, d = model.config.hiddenSize, layers = model.config.numLayers
+            let rows = [t - 1, 2 * t - 2, t - 3]
+            XCTAssertEqual(model.keptQueries(firstBlock: 0, batch: batch,
+                                             options: DifferentiableOptions(logits: .rows(rows))), t - 3)
+            XCTAssertNil(model.keptQueries(firstBlock: 0, batch: batch,
+                                           options: DifferentiableOptions(hidden: .indices([layers]), logits: .rows(rows))))
+            var rng = SplitMix64(seed: 9)
+            let deltaT = Tensor(shape: [d]) { p in for i in 0..<d { p[i] = 0.2 * rng.nextGaussian() } }
+            func run(_ hidden: HiddenCapture) throws -> (Tensor, Tensor) {
+                let delta = Variable(deltaT, requiresGrad: true)
+                let out = try model.forwardDifferentiable(batch, options: DifferentiableOptions(
+                    hidden: hidden, logits: .rows(rows), interventions: [DeltaIntervention(layer: .mid, delta: delta)],
+                    checkpointing: false))
+                let logits = try XCTUnwrap(out.logits)
+                Ops.crossEntropy(logits: logits, targets: [3, 7, 11]).backward()
+                return (logits.value, try XCTUnwrap(delta.grad))
+            }
+            let (trimmed, gTrimmed) = try run(.none)
+            let (full, gFull) = try run(.indices([layers]))
+            let dl = maxAbsDiff(trimmed, full), dg = maxAbsDiff(gTrimmed, gFull)
+            XCTAssertLessThanOrEqual(dl, 1e-5, "\(name): kept-query logits vs full last block, max abs diff \(dl)")
+            XCTAssertLessThanOrEqual(dg, 1e-5 * max(1, gFull.scalars.map { abs($0) }.max() ?? 1),
+                                     "\(name): delta gradient, max abs diff \(dg)")
+        }
+    }
 }
