@@ -51,12 +51,12 @@ final class AutogradBackend: BlockBackend {
         return withLoRA(y, x, module)
     }
 
-    /// y + scale * B A dropout(x) when `module` has a LoRA adapter, else y.
+    /// y + scale * B A dropout(x) when `module` has a LoRA adapter, else y (one fused op;
+    /// the dropout stream is the one `Ops.dropout` would draw).
     func withLoRA(_ y: Variable, _ x: Variable, _ module: String) -> Variable {
         guard let lora = model.adapters[module] else { return y }
-        let xin = training && lora.dropout > 0 ? Ops.dropout(x, p: lora.dropout, rng: &rng) : x
-        let low = Ops.linear(Ops.linear(xin, weight: lora.a), weight: lora.b)
-        return Ops.addScaled(y, low, scale: lora.scale)
+        return Ops.lowRankUpdate(y, x, a: lora.a, b: lora.b, scale: lora.scale,
+                                 dropout: training ? lora.dropout : 0, rng: &rng)
     }
 
     /// Frozen q/k/v or gate/up base weights (PGD, probes, LoRA training, frozen evaluation)

@@ -21,6 +21,27 @@ public struct SplitMix64: RandomNumberGenerator, Sendable {
         return z ^ (z >> 31)
     }
 
+    /// Advances the generator by `n` outputs without computing them.
+    public mutating func skip(_ n: Int) { state &+= 0x9E37_79B9_7F4A_7C15 &* UInt64(n) }
+
+    /// Output number `i` (0-based) counted from the current state, without advancing: the
+    /// value the (i+1)-th call to `next()` would return. SplitMix64 is a counter passed
+    /// through a mixer, so any output can be computed directly (parallel dropout masks).
+    @inlinable
+    public func peek(_ i: Int) -> UInt64 {
+        var z = stateBits &+ 0x9E37_79B9_7F4A_7C15 &* UInt64(i + 1)
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+
+    /// Whether output `i` from the current state drops an element under dropout `p`
+    /// (the uniform `nextFloat()` would return is below p).
+    @inlinable
+    public func drops(_ i: Int, p: Float) -> Bool { Float(peek(i) >> 40) * (1.0 / 16_777_216.0) < p }
+
+    @usableFromInline var stateBits: UInt64 { state }
+
     /// A uniform Float in [0, 1) built from the top 24 bits.
     public mutating func nextFloat() -> Float { Float(next() >> 40) * (1.0 / 16_777_216.0) }
 
@@ -90,8 +111,13 @@ extension Tensor {
     public static func dropoutMask(shape: [Int], p: Float, rng: inout SplitMix64) -> Tensor {
         precondition(p >= 0 && p < 1, "dropout probability must be in [0, 1), got \(p)")
         var out = Tensor(uninitialized: shape)
-        let ptr = out.mutablePointer(), keep = 1 / (1 - p)
-        for i in 0..<out.count { ptr[i] = rng.nextFloat() < p ? 0 : keep }
+        let ptr = out.mutablePointer(), keep = 1 / (1 - p), start = rng
+        // Element i takes output i of the stream (the values a sequential loop would draw).
+        Threading.parallelChunks(out.count, costPerItem: 8) { r in
+            for i in r { ptr[i] = start.drops(i, p: p) ? 0 : keep }
+        }
+        rng.skip(out.count)
         return out
     }
 }
+

@@ -25,6 +25,44 @@ final class FusedVsCompositeTests: XCTestCase {
         }
     }
 
+    /// The fused LoRA update against dropout + two linears + addScaled, with the same
+    /// dropout stream (identical masks), with and without dropout, a power-of-two and an
+    /// rsLoRA-like scale, and a large input that splits the mask over threads.
+    func testLowRankUpdate() {
+        var rng = SplitMix64(seed: 34)
+        for (rows, inF, outF, rank, p, scale) in [(7, 12, 9, 3, Float(0.3), Float(2)), (5, 8, 6, 2, 0, 0.7071),
+                                                  (600, 1100, 16, 4, 0.05, 1.5)] {
+            let y = randomTensor([rows, outF], &rng), x = randomTensor([rows, inF], &rng)
+            let a = randomTensor([rank, inF], &rng), b = randomTensor([outF, rank], &rng)
+            // The fused op puts the scale on the GEMMs' alpha, so sums round differently; with
+            // 600 x 1100 inputs the B gradient reaches a few hundred (1e-5 relative).
+            compare("lowRankUpdate \(rows)x\(inF) p \(p) scale \(scale)", [y, x, a, b],
+                    tolerance: rows > 100 ? 3e-3 : 2e-5, fused: { v in
+                var r = SplitMix64(seed: 77)
+                return Ops.lowRankUpdate(v[0], v[1], a: v[2], b: v[3], scale: scale, dropout: p, rng: &r)
+            }, composite: { v in
+                var r = SplitMix64(seed: 77)
+                let xin = p > 0 ? Ops.dropout(v[1], p: p, rng: &r) : v[1]
+                return Ops.addScaled(v[0], Ops.linear(Ops.linear(xin, weight: v[2]), weight: v[3]), scale: scale)
+            })
+        }
+        // The generator ends where Ops.dropout leaves it, and masks drawn in parallel equal a
+        // sequential draw.
+        var r1 = SplitMix64(seed: 8), r2 = SplitMix64(seed: 8)
+        let big = Tensor.dropoutMask(shape: [1 << 20], p: 0.25, rng: &r1)
+        let keep: Float = 1 / 0.75
+        var sequential = [Float](repeating: 0, count: 1 << 20)
+        for i in sequential.indices { sequential[i] = r2.nextFloat() < 0.25 ? 0 : keep }
+        XCTAssertEqual(big.scalars, sequential)
+        XCTAssertEqual(r1.next(), r2.next())
+        var r3 = SplitMix64(seed: 9), r4 = SplitMix64(seed: 9)
+        _ = Ops.lowRankUpdate(Variable(Tensor(zeros: [3, 2])), Variable(Tensor(zeros: [3, 4])),
+                              a: Variable(Tensor(zeros: [1, 4])), b: Variable(Tensor(zeros: [2, 1])),
+                              scale: 1, dropout: 0.1, rng: &r3)
+        _ = Ops.dropout(Variable(Tensor(zeros: [3, 4])), p: 0.1, rng: &r4)
+        XCTAssertEqual(r3.next(), r4.next())
+    }
+
     func testRMSNormAndLayerNorm() {
         var rng = SplitMix64(seed: 31)
         let x = randomTensor([2, 5, 12], &rng), w = randomTensor([12], &rng), b = randomTensor([12], &rng)
