@@ -69,6 +69,7 @@ extension Kernels {
         var probs = Tensor(uninitialized: keepProbabilities ? [b, hq, t, s] : [1])
         let po = out.mutablePointer(), pp = probs.mutablePointer()
         let pq = q.basePointer, pk = k.basePointer, pv = v.basePointer
+        let blocks = queryBlocks(t, mask: mask, keyCount: s)
         // Heads run in parallel (their GEMMs then stay on the worker's thread); each chunk
         // has its own score buffer when the probabilities are not kept.
         Threading.parallelFor(chunks: Threading.kernelThreads, b * hq) { items in
@@ -86,7 +87,7 @@ extension Kernels {
                     // Query blocks only multiply the keys some query of the block can see
                     // (a causal mask halves the work); the rest of each row is zeroed by
                     // softmaxRow without being read.
-                    for block in queryBlocks(t, mask: mask, keyCount: s) {
+                    for block in blocks {
                         let rows = block.queries.count, t0 = block.queries.lowerBound
                         let kLo = block.keys.lowerBound, kLen = block.keys.count
                         if kLen > 0 {
@@ -131,6 +132,7 @@ extension Kernels {
         if s == 0 || dh == 0 { return (dq, dk, dv) }
         let pdq = dq?.mutablePointer(), pdk = dk?.mutablePointer(), pdv = dv?.mutablePointer()
         let pq = q.basePointer, pk = k.basePointer, pv = v.basePointer, pp = probs.basePointer, pg = g.basePointer
+        let blocks = queryBlocks(t, mask: mask, keyCount: s)
         // One work item per (batch, key/value head): its query heads accumulate into the same
         // dK / dV rows, so items write disjoint memory and run in parallel.
         Threading.parallelFor(chunks: Threading.kernelThreads, b * hkv) { items in
@@ -143,7 +145,7 @@ extension Kernels {
                         let qOff = (bi * hq + h) * t * dh
                         let ph = pp + (bi * hq + h) * t * s, gh = pg + qOff
                         // Per query block, only the keys it can see (probabilities are 0 elsewhere).
-                        for block in queryBlocks(t, mask: mask, keyCount: s) {
+                        for block in blocks {
                             let rows = block.queries.count, t0 = block.queries.lowerBound
                             let kLo = block.keys.lowerBound, kLen = block.keys.count
                             if kLen == 0 {

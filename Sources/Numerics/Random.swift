@@ -14,36 +14,44 @@ public struct SplitMix64: RandomNumberGenerator, Sendable {
 
     /// The next 64 random bits.
     public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
+        state &+= Self.gamma
+        return Self.mix(state)
+    }
+
+    /// The counter increment (the golden-ratio constant).
+    @usableFromInline static let gamma: UInt64 = 0x9E37_79B9_7F4A_7C15
+
+    /// The output function applied to a counter value.
+    @inlinable
+    static func mix(_ x: UInt64) -> UInt64 {
+        var z = x
         z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
         z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
         return z ^ (z >> 31)
     }
 
     /// Advances the generator by `n` outputs without computing them.
-    public mutating func skip(_ n: Int) { state &+= 0x9E37_79B9_7F4A_7C15 &* UInt64(n) }
+    public mutating func skip(_ n: Int) { state &+= Self.gamma &* UInt64(n) }
 
     /// Output number `i` (0-based) counted from the current state, without advancing: the
     /// value the (i+1)-th call to `next()` would return. SplitMix64 is a counter passed
     /// through a mixer, so any output can be computed directly (parallel dropout masks).
     @inlinable
-    public func peek(_ i: Int) -> UInt64 {
-        var z = stateBits &+ 0x9E37_79B9_7F4A_7C15 &* UInt64(i + 1)
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
+    public func peek(_ i: Int) -> UInt64 { Self.mix(stateBits &+ Self.gamma &* UInt64(i + 1)) }
 
     /// Whether output `i` from the current state drops an element under dropout `p`
     /// (the uniform `nextFloat()` would return is below p).
     @inlinable
-    public func drops(_ i: Int, p: Float) -> Bool { Float(peek(i) >> 40) * (1.0 / 16_777_216.0) < p }
+    public func drops(_ i: Int, p: Float) -> Bool { Self.unitFloat(peek(i)) < p }
 
     @usableFromInline var stateBits: UInt64 { state }
 
     /// A uniform Float in [0, 1) built from the top 24 bits.
-    public mutating func nextFloat() -> Float { Float(next() >> 40) * (1.0 / 16_777_216.0) }
+    public mutating func nextFloat() -> Float { Self.unitFloat(next()) }
+
+    /// The top 24 bits of `bits` as a Float in [0, 1).
+    @inlinable
+    static func unitFloat(_ bits: UInt64) -> Float { Float(bits >> 40) * (1.0 / 16_777_216.0) }
 
     /// A uniform Double in [0, 1) built from the top 53 bits.
     public mutating func nextDouble() -> Double { Double(next() >> 11) * (1.0 / 9_007_199_254_740_992.0) }
@@ -120,4 +128,3 @@ extension Tensor {
         return out
     }
 }
-
