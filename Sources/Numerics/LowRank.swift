@@ -1,8 +1,8 @@
 // The LoRA update y + scale * (dropout(x) A^T) B^T as one differentiable op. Composed from
 // dropout, two linears and addScaled it costs a mask tensor, a masked copy, a low-rank
 // output and three more elementwise passes per adapted module, forward and backward; here
-// the mask is drawn in parallel straight into the masked input (and regenerated in the
-// backward pass instead of stored), the scale rides on the GEMMs' alpha and the low-rank
+// the mask is drawn in parallel straight into the masked input (and kept as one bit per
+// element for the backward pass), the scale rides on the GEMMs' alpha and the low-rank
 // product is accumulated onto a copy of y by sgemm (beta 1).
 //
 // Dimension legend: N rows, In input features, Out output features, R rank.
@@ -19,17 +19,35 @@ extension Ops {
         precondition(a.value.rank == 2 && b.value.rank == 2 && b.shape[1] == rank && x.shape.last == inF
                      && y.shape.last == outF && x.value.count / inF == y.value.count / outF,
                      "lowRankUpdate: x \(x.shape), A \(a.shape), B \(b.shape), y \(y.shape) do not fit")
-        let n = x.value.count / inF
-        let start = rng
+        let n = x.value.count / inF, count = n * inF
         let keep = 1 / (1 - p)
-        // The dropped-out input (x itself without dropout).
+        // The dropped-out input (x itself without dropout), and which elements were dropped
+        // (one bit each, 64 per word) for the backward pass.
         let xd: Tensor
+        var dropped = [UInt64]()
         if p > 0 {
-            rng.skip(n * inF)
+            let start = rng
+            rng.skip(count)
             var t = Tensor(uninitialized: [n, inF])
+            dropped = [UInt64](repeating: 0, count: (count + 63) / 64)
             let po = t.mutablePointer(), px = x.value.basePointer
-            Threading.parallelChunks(n * inF, costPerItem: 8) { r in
-                for i in r { po[i] = start.drops(i, p: p) ? 0 : px[i] * keep }
+            dropped.withUnsafeMutableBufferPointer { bits in
+                let pb = bits.baseAddress!
+                // Whole 64-element words per chunk, so chunks never share a word.
+                Threading.parallelChunks(bits.count, costPerItem: 64 * 16) { words in
+                    for w in words {
+                        var word: UInt64 = 0
+                        for i in (w * 64)..<Swift.min(count, w * 64 + 64) {
+                            if start.drops(i, p: p) {
+                                word |= 1 << UInt64(i - w * 64)
+                                po[i] = 0
+                            } else {
+                                po[i] = px[i] * keep
+                            }
+                        }
+                        pb[w] = word
+                    }
+                }
             }
             xd = t
         } else {
@@ -60,8 +78,16 @@ extension Ops {
                 var dx = Tensor.matmul(du, va)  // [N, In]
                 if p > 0 {
                     let pd = dx.mutablePointer()
-                    Threading.parallelChunks(n * inF, costPerItem: 8) { r in
-                        for i in r { pd[i] = start.drops(i, p: p) ? 0 : pd[i] * keep }
+                    dropped.withUnsafeBufferPointer { bits in
+                        let pb = bits.baseAddress!
+                        Threading.parallelChunks(bits.count, costPerItem: 64 * 2) { words in
+                            for w in words {
+                                let word = pb[w]
+                                for i in (w * 64)..<Swift.min(count, w * 64 + 64) {
+                                    pd[i] = word & (1 << UInt64(i - w * 64)) != 0 ? 0 : pd[i] * keep
+                                }
+                            }
+                        }
                     }
                 }
                 grads[1] = dx.reshaped(xShape)
