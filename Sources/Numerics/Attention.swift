@@ -196,6 +196,14 @@ extension Kernels {
     /// splitting on tiny shapes). `nonisolated(unsafe)`: set only at start-up or in tests.
     nonisolated(unsafe) public static var queryBlockSize = 64
 
+    /// Runs `body` with query blocks of `size` rows, restoring the previous size afterwards.
+    public static func withQueryBlockSize<R>(_ size: Int, _ body: () throws -> R) rethrows -> R {
+        let saved = queryBlockSize
+        defer { queryBlockSize = saved }
+        queryBlockSize = size
+        return try body()
+    }
+
     /// The T queries cut into blocks of `queryBlockSize`, each with the range of keys that
     /// at least one of its queries may see under the causal bound and sliding window
     /// (padding is handled per row). Keys outside a block's range have probability 0 for

@@ -7,7 +7,7 @@ import Foundation
 
 /// SplitMix64 generator (Steele, Lea, Flood 2014); 64-bit state, no platform dependence.
 public struct SplitMix64: RandomNumberGenerator, Sendable {
-    private var state: UInt64
+    @usableFromInline var state: UInt64
 
     /// A generator starting from `seed`.
     public init(seed: UInt64) { state = seed }
@@ -37,14 +37,12 @@ public struct SplitMix64: RandomNumberGenerator, Sendable {
     /// value the (i+1)-th call to `next()` would return. SplitMix64 is a counter passed
     /// through a mixer, so any output can be computed directly (parallel dropout masks).
     @inlinable
-    public func peek(_ i: Int) -> UInt64 { Self.mix(stateBits &+ Self.gamma &* UInt64(i + 1)) }
+    public func peek(_ i: Int) -> UInt64 { Self.mix(state &+ Self.gamma &* UInt64(i + 1)) }
 
     /// Whether output `i` from the current state drops an element under dropout `p`
     /// (the uniform `nextFloat()` would return is below p).
     @inlinable
     public func drops(_ i: Int, p: Float) -> Bool { Self.unitFloat(peek(i)) < p }
-
-    @usableFromInline var stateBits: UInt64 { state }
 
     /// A uniform Float in [0, 1) built from the top 24 bits.
     public mutating func nextFloat() -> Float { Self.unitFloat(next()) }

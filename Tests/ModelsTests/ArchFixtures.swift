@@ -93,8 +93,5 @@ func maxAbsDiff(_ a: Tensor, _ b: Tensor, mask: [Float]? = nil) -> Float {
 /// Runs `body` with attention query blocks of 2 rows, so that the fixtures' short sequences
 /// span several blocks (each block multiplies only the keys it can see).
 func withQueryBlocksOfTwo(_ body: () throws -> Void) rethrows {
-    let saved = Kernels.queryBlockSize
-    defer { Kernels.queryBlockSize = saved }
-    Kernels.queryBlockSize = 2
-    try body()
+    try Kernels.withQueryBlockSize(2, body)
 }

@@ -84,10 +84,7 @@ final class FusedVsCompositeTests: XCTestCase {
 
     func testAttention() {
         attentionAgainstComposite()
-        let saved = Kernels.queryBlockSize
-        defer { Kernels.queryBlockSize = saved }
-        Kernels.queryBlockSize = 1
-        attentionAgainstComposite()
+        Kernels.withQueryBlockSize(1) { attentionAgainstComposite() }
     }
 
     private func attentionAgainstComposite() {

@@ -126,11 +126,10 @@ final class KernelReferenceTests: XCTestCase {
         attentionMatchesNaive(t: 3, s: 7, offset: 4)
         // Query blocks of 2 (the kernel multiplies only the keys a block can see): several
         // blocks, offsets 0 and 4, every mask combination.
-        let saved = Kernels.queryBlockSize
-        defer { Kernels.queryBlockSize = saved }
-        Kernels.queryBlockSize = 2
-        attentionMatchesNaive(t: 3, s: 7, offset: 4)
-        attentionMatchesNaive(t: 7, s: 7, offset: 0)
+        Kernels.withQueryBlockSize(2) {
+            attentionMatchesNaive(t: 3, s: 7, offset: 4)
+            attentionMatchesNaive(t: 7, s: 7, offset: 0)
+        }
     }
 
     private func attentionMatchesNaive(t: Int, s: Int, offset: Int) {

@@ -42,14 +42,13 @@ final class LayerGradientTests: XCTestCase {
         ]
         // Default query blocks (one block here) and blocks of one query, where the kernels
         // multiply only the keys each block can see.
-        let saved = Kernels.queryBlockSize
-        defer { Kernels.queryBlockSize = saved }
-        for blockSize in [saved, 1, 2] {
-            Kernels.queryBlockSize = blockSize
-            for (name, cap, causal, window, mask, offset) in configs {
-                checkGradients("attention \(name), query blocks of \(blockSize)", [Kernels.scale(q, by: 2), k, v]) {
-                    Ops.attention(q: $0[0], k: $0[1], v: $0[2], scale: 0.7, softcap: cap, causal: causal,
-                                  slidingWindow: window, keyMask: mask, queryOffset: offset)
+        for blockSize in [Kernels.queryBlockSize, 1, 2] {
+            Kernels.withQueryBlockSize(blockSize) {
+                for (name, cap, causal, window, mask, offset) in configs {
+                    checkGradients("attention \(name), query blocks of \(blockSize)", [Kernels.scale(q, by: 2), k, v]) {
+                        Ops.attention(q: $0[0], k: $0[1], v: $0[2], scale: 0.7, softcap: cap, causal: causal,
+                                      slidingWindow: window, keyMask: mask, queryOffset: offset)
+                    }
                 }
             }
         }
