@@ -47,7 +47,9 @@ final class AutogradBackend: BlockBackend {
     func reseed(_ seed: UInt64) { rng = SplitMix64(seed: seed) }
 
     func linear(_ x: Variable, _ module: String) -> Variable {
-        let y = Ops.linear(x, weight: model.parameter(module + ".weight"), bias: model.parameters[module + ".bias"])
+        let name = module + ".weight"
+        let y = Ops.linear(x, weight: model.parameter(name), bias: model.parameters[module + ".bias"],
+                           packed: model.packedParameter(name))
         return withLoRA(y, x, module)
     }
 
@@ -64,7 +66,8 @@ final class AutogradBackend: BlockBackend {
     /// LoRA term is added to its slice; trainable base weights run one by one.
     func projections(_ x: Variable, _ modules: [String]) -> [Variable] {
         guard let fused = model.fusedProjection(modules) else { return modules.map { linear(x, $0) } }
-        let y = Ops.linear(x, weight: Variable(fused.weight), bias: fused.bias.map { Variable($0) })
+        let y = Ops.linear(x, weight: Variable(fused.weight), bias: fused.bias.map { Variable($0) },
+                           packed: model.packedWeight(modules.joined(separator: "|"), fused.weight))
         let parts = Ops.split(y, axis: -1, sizes: fused.widths)
         return zip(parts, modules).map { withLoRA($0, x, $1) }
     }

@@ -233,7 +233,8 @@ extension TransformerModel {
             case .last: rows = Ops.gatherRows(normed, indices: (0..<b).map { $0 * kept + kept - 1 })
             case .rows(let r): rows = Ops.gatherRows(normed, indices: r.map { ($0 / t) * kept + $0 % t - queriesFrom })
             }
-            var logits = Ops.linear(rows, weight: parameter(spec.lmHead + ".weight"))
+            let head = spec.lmHead + ".weight"
+            var logits = Ops.linear(rows, weight: parameter(head), packed: packedParameter(head))
             if let cap = config.finalLogitSoftcap { logits = Ops.softcap(logits, cap: Float(cap)) }
             out.logits = logits
         }

@@ -77,7 +77,9 @@ final class InferenceBackend: BlockBackend {
         guard n > TransformerModel.compactMaxRows, residual.count == n * outDim, w.shape[1] == inDim else {
             return ModelOps.add(residual, linear(x, module))
         }
-        var y = ModelOps.linear(x, w, bias: model.optionalTensor(module + ".bias"), accumulateOnto: residual)
+        let frozen = model.isFrozen(name) && model.isFrozen(module + ".bias")
+        var y = ModelOps.linear(x, w, bias: model.optionalTensor(module + ".bias"), accumulateOnto: residual,
+                                packed: frozen ? model.packedWeight(name, w) : nil)
         addLoRA(&y, x, module)
         return y
     }

@@ -114,6 +114,7 @@ extension TransformerModel {
         // Trainable weights are updated in place: cached copies would go stale.
         fusedCache.removeAll()
         compactCache.removeAll()
+        packedCache.removeAll()
     }
 
     /// Parameters (base and LoRA) that currently require gradients, sorted by path.

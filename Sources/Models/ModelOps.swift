@@ -11,8 +11,10 @@ import Numerics
 /// Forward-only kernels on `Tensor` used by the inference backend.
 public enum ModelOps {
     /// y = x W^T (+ b) (+ base): x [N, in], weight [out, in], bias [out], base [N, out]
-    /// (e.g. the residual stream, which sgemm then accumulates onto with beta 1).
-    public static func linear(_ x: Tensor, _ weight: Tensor, bias: Tensor? = nil, accumulateOnto base: Tensor? = nil) -> Tensor {
+    /// (e.g. the residual stream, which sgemm then accumulates onto with beta 1). `packed`,
+    /// a packed copy of a frozen weight, replaces sgemm.
+    public static func linear(_ x: Tensor, _ weight: Tensor, bias: Tensor? = nil, accumulateOnto base: Tensor? = nil,
+                              packed: PackedMatrix? = nil) -> Tensor {
         let n = x.count / x.shape[x.rank - 1], inDim = x.shape[x.rank - 1], outDim = weight.shape[0]
         precondition(weight.shape[1] == inDim, "linear: input width \(inDim) != weight \(weight.shape)")
         precondition(base == nil || base!.count == n * outDim, "linear: base \(base!.shape) is not [\(n), \(outDim)]")
@@ -35,9 +37,15 @@ public enum ModelOps {
                             for r in 0..<n { (po.baseAddress! + r * outDim).update(from: pb.baseAddress!, count: outDim) }
                         }
                     }
-                    sgemm(transA: false, transB: true, m: n, n: outDim, k: inDim, a: px.baseAddress!, lda: inDim,
-                          b: pw.baseAddress!, ldb: inDim, beta: bias == nil && base == nil ? 0 : 1, c: po.baseAddress!,
-                          ldc: outDim)
+                    if let packed {
+                        precondition(packed.rows == outDim && packed.cols == inDim, "linear: packed weight for \(weight.shape)")
+                        packed.product(x: px.baseAddress!, m: n, ldx: inDim, y: po.baseAddress!, ldy: outDim,
+                                       accumulate: bias != nil || base != nil)
+                    } else {
+                        sgemm(transA: false, transB: true, m: n, n: outDim, k: inDim, a: px.baseAddress!, lda: inDim,
+                              b: pw.baseAddress!, ldb: inDim, beta: bias == nil && base == nil ? 0 : 1, c: po.baseAddress!,
+                              ldc: outDim)
+                    }
                 }
             }
         }

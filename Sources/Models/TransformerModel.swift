@@ -32,6 +32,8 @@ public final class TransformerModel: @unchecked Sendable {
     let fusedCache = FusedProjectionCache()
     /// bf16 copies of frozen weights for decoding steps (CompactWeights.swift).
     let compactCache = CompactWeightCache()
+    /// Frozen weights packed for the PackedMatrix GEMM kernel (PackedWeights.swift).
+    let packedCache = PackedWeightCache()
 
     /// Builds a model from a config and weights keyed by Hugging Face names; checks that every
     /// weight the architecture needs is present with the right shape.

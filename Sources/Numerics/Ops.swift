@@ -323,7 +323,9 @@ extension Ops {
     }
 
     /// Linear layer: x [..., In] times weight [Out, In] (PyTorch layout) plus bias [Out].
-    public static func linear(_ x: Variable, weight: Variable, bias: Variable? = nil) -> Variable {
+    /// `packed`, a packed copy of a frozen weight's value, computes the output and the
+    /// gradient to x without OpenBLAS repacking the weight on every call.
+    public static func linear(_ x: Variable, weight: Variable, bias: Variable? = nil, packed: PackedMatrix? = nil) -> Variable {
         precondition(weight.value.rank == 2 && x.shape.last == weight.shape[1] && weight.shape[1] > 0,
                      "linear: input \(x.shape) does not match weight \(weight.shape) ([out, in])")
         let inF = weight.shape[1], outF = weight.shape[0]
@@ -337,15 +339,22 @@ extension Ops {
             let pb = bias.value.basePointer
             for r in 0..<rows { (py + r * outF).update(from: pb, count: outF) }
         }
-        sgemm(transA: false, transB: true, m: rows, n: outF, k: inF, a: x.value.basePointer, lda: inF,
-              b: weight.value.basePointer, ldb: inF, beta: bias == nil ? 0 : 1, c: py, ldc: outF)
+        if let packed {
+            precondition(packed.rows == outF && packed.cols == inF, "linear: packed weight [\(packed.rows), \(packed.cols)] for \(weight.shape)")
+            packed.product(x: x.value.basePointer, m: rows, ldx: inF, y: py, ldy: outF, accumulate: bias != nil)
+        } else {
+            sgemm(transA: false, transB: true, m: rows, n: outF, k: inF, a: x.value.basePointer, lda: inF,
+                  b: weight.value.basePointer, ldb: inF, beta: bias == nil ? 0 : 1, c: py, ldc: outF)
+        }
         let inputs = bias.map { [x, weight, $0] } ?? [x, weight]
         guard Autograd.records(inputs) else { return Variable(y) }
         let vx = x.value, vw = weight.value
         return Variable(y, parents: inputs) { g, need in
             let g2 = g.reshaped([rows, outF])
             var out: [Tensor?] = [nil, nil]
-            if need[0] { out[0] = Tensor.matmul(g2, vw).reshaped(vx.shape) }
+            if need[0] {
+                out[0] = (packed.map { $0.transposedProduct(g2) } ?? Tensor.matmul(g2, vw)).reshaped(vx.shape)
+            }
             if need[1] { out[1] = Tensor.matmul(g2, vx.reshaped([rows, inF]), transposeA: true) }
             if need.count > 2 { out.append(need[2] ? Kernels.sum(g2, axis: 0) : nil) }
             return out

@@ -122,12 +122,74 @@ enum MatmulBench {
             addRows.append(["floats": n, "serial_loop_gbps": gb[0], "runtime_1thread_gbps": gb[1], "runtime_gbps": gb[2]])
             if !json { print(String(format: "%-17d %16.2f %23.2f %23.2f", n, gb[0], gb[1], gb[2])) }
         }
+        let packedRows = packedWeights(json: json, repeats: repeats)
         if json {
             let obj: [String: Any] = ["benchmark": "matmul", "threads": Threading.blasThreads,
-                                      "matmul": rows, "elementwise_add": addRows]
+                                      "matmul": rows, "elementwise_add": addRows, "packed_weights": packedRows]
             if let data = try? JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys]),
                let s = String(data: data, encoding: .utf8) { print(s) }
         }
         return 0
+    }
+
+    /// Frozen-weight products on SmolLM2-135M's linear shapes: `PackedMatrix` (weights packed
+    /// once) against `sgemm` (OpenBLAS, which packs the weight on every call), for x W^T and
+    /// dy W, with M rows of activations. Between calls a 64 MB buffer is swept so the
+    /// weights come from memory, as they do in a pass over 30 layers.
+    static func packedWeights(json: Bool, repeats: Int) -> [[String: Any]] {
+        var out: [[String: Any]] = []
+        if !json { print("frozen weight [R, K] x M rows   product    sgemm GFLOP/s   packed GFLOP/s   ratio (median of per-round packed/sgemm speed)") }
+        var sweep = [Float](repeating: 1, count: 16 << 20)
+        func evict() { sweep.withUnsafeMutableBufferPointer { p in for i in stride(from: 0, to: p.count, by: 16) { p[i] += 1 } } }
+        for (r, k) in [(960, 576), (576, 576), (3072, 576), (576, 1536)] {
+            var rng = SplitMix64(seed: 7)
+            let w = Tensor.randomUniform(shape: [r, k], low: -0.5, high: 0.5, rng: &rng)
+            let packed = PackedMatrix(w)
+            let pw = UnsafeMutablePointer<Float>.allocate(capacity: r * k)
+            defer { pw.deallocate() }
+            w.withUnsafeBufferPointer { pw.update(from: $0.baseAddress!, count: r * k) }
+            for m in [4, 68, 512] {
+                let x = UnsafeMutablePointer<Float>.allocate(capacity: m * k), y = UnsafeMutablePointer<Float>.allocate(capacity: m * r)
+                let dy = UnsafeMutablePointer<Float>.allocate(capacity: m * r), dx = UnsafeMutablePointer<Float>.allocate(capacity: m * k)
+                defer { x.deallocate(); y.deallocate(); dy.deallocate(); dx.deallocate() }
+                for i in 0..<(m * k) { x[i] = rng.nextFloat() - 0.5 }
+                for i in 0..<(m * r) { dy[i] = rng.nextFloat() - 0.5 }
+                let flops = 2.0 * Double(m * r * k)
+                let reps = Swift.max(repeats * 4, 20)
+                for backward in [false, true] {
+                    let times = secondsInterleaved(repeats: reps, [
+                        { evict() },
+                        {
+                            evict()
+                            if backward {
+                                sgemm(transA: false, transB: false, m: m, n: k, k: r, a: dy, lda: r, b: pw, ldb: k, c: dx, ldc: k)
+                            } else {
+                                sgemm(transA: false, transB: true, m: m, n: r, k: k, a: x, lda: k, b: pw, ldb: k, c: y, ldc: r)
+                            }
+                        },
+                        {
+                            evict()
+                            if backward {
+                                packed.transposedProduct(dy: dy, m: m, lddy: r, dx: dx, lddx: k)
+                            } else {
+                                packed.product(x: x, m: m, ldx: k, y: y, ldy: r)
+                            }
+                        },
+                    ])
+                    // Subtract the sweep's own time (measured alone in the same rounds).
+                    let sweepT = times[0].sorted()[times[0].count / 2]
+                    let tb = times[1].map { Swift.max($0 - sweepT, 1e-9) }, tp = times[2].map { Swift.max($0 - sweepT, 1e-9) }
+                    let gb = flops / tb.sorted()[tb.count / 2] / 1e9, gp = flops / tp.sorted()[tp.count / 2] / 1e9
+                    let ratio = medianPairRatio([tp, tb])
+                    let name = backward ? "dy W" : "x W^T"
+                    out.append(["rows": r, "cols": k, "m": m, "product": name, "sgemm_gflops": gb, "packed_gflops": gp,
+                                "ratio": ratio])
+                    if !json {
+                        print(String(format: "[%4d, %4d] x %-4d              %-8@ %15.1f %16.1f %7.2f", r, k, m, name as NSString, gb, gp, ratio))
+                    }
+                }
+            }
+        }
+        return out
     }
 }

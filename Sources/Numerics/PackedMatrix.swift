@@ -1,0 +1,264 @@
+// PackedMatrix: a frozen weight matrix kept in the operand layout of a register-tiled GEMM
+// kernel, for both products a frozen linear layer needs: y = x W^T (forward) and
+// dx = dy W (backward to the input). OpenBLAS copies ("packs") the whole weight into its
+// kernel's layout on every call; when the other operand has few rows (a PGD step on one
+// 68-token prompt, a last block trimmed to its target rows, a few-row LM head) that copy
+// is about a quarter of the product's time. Here the copies are made once.
+//
+// Kernel: 6 x 16 output tiles held in twelve 8-wide registers; per k one broadcast of each
+// of 6 left-operand values and two 8-wide loads of the right operand (12 FMAs). The left
+// operand is copied per call into 6-row tiles (it is small); k is cut into blocks whose
+// right-operand panel stays in L1 and m into blocks whose left tiles stay in L2.
+// Threads split the output columns (16-wide panels).
+//
+// Dimension legend: R rows of W (output features), K columns of W (input features),
+// M rows of the other operand; a panel is 16 columns of the product; P the packed depth.
+import Foundation
+import Synchronization
+
+/// W [R, K] (row-major, PyTorch's [out, in]) packed for `x W^T` and for `dy W`.
+public final class PackedMatrix: @unchecked Sendable {
+    // @unchecked: both buffers are written once in init and only read afterwards.
+    /// R: output features.
+    public let rows: Int
+    /// K: input features.
+    public let cols: Int
+    /// For y = x W^T: panel p holds, for each k, W[16p ..< 16p + 16, k] (zero past R):
+    /// [ceil(R/16)][K][16].
+    private let forwardPanels: UnsafeMutablePointer<Float>
+    /// For dx = dy W: panel q holds, for each r, W[r, 16q ..< 16q + 16] (zero past K):
+    /// [ceil(K/16)][R][16].
+    private let backwardPanels: UnsafeMutablePointer<Float>
+
+    /// Bytes of packed copies alive in the process (both layouts of every matrix).
+    public static var liveBytes: Int { live.load(ordering: .relaxed) }
+    private static let live = Atomic<Int>(0)
+
+    /// Packs w [R, K] (both layouts: twice w's size).
+    public init(_ w: Tensor) {
+        precondition(w.rank == 2 && w.shape[0] > 0 && w.shape[1] > 0, "PackedMatrix needs a non-empty [R, K] matrix, got \(w.shape)")
+        rows = w.shape[0]
+        cols = w.shape[1]
+        let r = rows, k = cols
+        let fp = (r + 15) / 16, bp = (k + 15) / 16
+        forwardPanels = .allocate(capacity: fp * k * 16)
+        backwardPanels = .allocate(capacity: bp * r * 16)
+        let ptrs = PackPointers(src: w.basePointer, forward: forwardPanels, backward: backwardPanels)
+        Threading.parallelChunks(fp, costPerItem: 16 * k) { range in
+            for p in range {
+                let dst = ptrs.forward + p * k * 16
+                for i in 0..<16 {
+                    let row = 16 * p + i
+                    if row < r {
+                        let src = ptrs.src + row * k
+                        for kk in 0..<k { dst[kk * 16 + i] = src[kk] }
+                    } else {
+                        for kk in 0..<k { dst[kk * 16 + i] = 0 }
+                    }
+                }
+            }
+        }
+        Threading.parallelChunks(bp, costPerItem: 16 * r) { range in
+            for q in range {
+                let dst = ptrs.backward + q * r * 16
+                let c0 = 16 * q, width = Swift.min(16, k - c0)
+                for row in 0..<r {
+                    let d = dst + row * 16
+                    d.update(from: ptrs.src + row * k + c0, count: width)
+                    if width < 16 { (d + width).update(repeating: 0, count: 16 - width) }
+                }
+            }
+        }
+        PackedMatrix.live.add(byteCount, ordering: .relaxed)
+    }
+
+    deinit {
+        forwardPanels.deallocate()
+        backwardPanels.deallocate()
+        PackedMatrix.live.subtract(byteCount, ordering: .relaxed)
+    }
+
+    /// Bytes held by the two packed copies.
+    public var byteCount: Int { ((rows + 15) / 16 * cols + (cols + 15) / 16 * rows) * 16 * MemoryLayout<Float>.size }
+
+    /// y[M, R] = x[M, K] W^T, or y += x W^T when `accumulate`; x and y row-major with row
+    /// strides `ldx` and `ldy`.
+    public func product(x: UnsafePointer<Float>, m: Int, ldx: Int, y: UnsafeMutablePointer<Float>, ldy: Int,
+                        accumulate: Bool = false) {
+        PackedMatrix.gemm(a: x, lda: ldx, m: m, depth: cols, panels: UnsafePointer(forwardPanels), n: rows,
+                          c: y, ldc: ldy, accumulate: accumulate)
+    }
+
+    /// dx[M, K] = dy[M, R] W, or dx += dy W when `accumulate`; row strides `lddy`, `lddx`.
+    public func transposedProduct(dy: UnsafePointer<Float>, m: Int, lddy: Int, dx: UnsafeMutablePointer<Float>,
+                                  lddx: Int, accumulate: Bool = false) {
+        PackedMatrix.gemm(a: dy, lda: lddy, m: m, depth: rows, panels: UnsafePointer(backwardPanels), n: cols,
+                          c: dx, ldc: lddx, accumulate: accumulate)
+    }
+
+    /// y = x W^T for x [..., K] -> [..., R] (a new tensor).
+    public func product(_ x: Tensor) -> Tensor {
+        precondition(x.rank >= 1 && x.shape[x.rank - 1] == cols, "PackedMatrix.product: input \(x.shape) for weight [\(rows), \(cols)]")
+        var shape = x.shape
+        shape[shape.count - 1] = rows
+        var y = Tensor(uninitialized: shape)
+        product(x: x.basePointer, m: x.count / cols, ldx: cols, y: y.mutablePointer(), ldy: rows)
+        return y
+    }
+
+    /// dx = dy W for dy [..., R] -> [..., K] (a new tensor).
+    public func transposedProduct(_ dy: Tensor) -> Tensor {
+        precondition(dy.rank >= 1 && dy.shape[dy.rank - 1] == rows, "PackedMatrix.transposedProduct: input \(dy.shape) for weight [\(rows), \(cols)]")
+        var shape = dy.shape
+        shape[shape.count - 1] = cols
+        var dx = Tensor(uninitialized: shape)
+        transposedProduct(dy: dy.basePointer, m: dy.count / rows, lddy: rows, dx: dx.mutablePointer(), lddx: cols)
+        return dx
+    }
+
+    // MARK: - Kernel
+
+    /// Depth per k block: the 16-wide right panel block (16 x kc) and one 6-row left tile
+    /// (6 x kc) together stay under L1's 32 KB.
+    static let maxBlockDepth = 320
+    /// Left-operand rows per m block (their tiles stay in L2 while the panels stream by).
+    static let blockRows = 168
+
+    /// C[M, N] (+)= A[M, depth] B, with B given as 16-column panels [ceil(N/16)][depth][16].
+    static func gemm(a: UnsafePointer<Float>, lda: Int, m: Int, depth: Int, panels: UnsafePointer<Float>, n: Int,
+                     c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool) {
+        guard m > 0, n > 0 else { return }
+        let tiles = (m + 5) / 6
+        let capacity = BufferPool.capacity(for: tiles * depth * 6)
+        let scratch = BufferPool.shared.allocate(capacity: capacity)
+        defer { BufferPool.shared.release(scratch, capacity: capacity) }
+        let packedA = scratch.bindMemory(to: Float.self, capacity: capacity)
+        // A in 6-row tiles: tile t holds, for each k, A[6t ..< 6t + 6, k] (zero past M).
+        let pp = PackPointers(src: a, forward: packedA, backward: packedA)
+        Threading.parallelChunks(tiles, costPerItem: 6 * depth) { range in
+            for t in range {
+                var dst = pp.forward + t * depth * 6
+                let r0 = 6 * t
+                if r0 + 6 <= m {
+                    let s0 = pp.src + r0 * lda, s1 = s0 + lda, s2 = s1 + lda, s3 = s2 + lda, s4 = s3 + lda, s5 = s4 + lda
+                    for kk in 0..<depth {
+                        dst[0] = s0[kk]; dst[1] = s1[kk]; dst[2] = s2[kk]
+                        dst[3] = s3[kk]; dst[4] = s4[kk]; dst[5] = s5[kk]
+                        dst += 6
+                    }
+                } else {
+                    for kk in 0..<depth {
+                        for i in 0..<6 { dst[kk * 6 + i] = r0 + i < m ? pp.src[(r0 + i) * lda + kk] : 0 }
+                    }
+                }
+            }
+        }
+        let panelCount = (n + 15) / 16
+        let kBlocks = (depth + maxBlockDepth - 1) / maxBlockDepth
+        let kc = (depth + kBlocks - 1) / kBlocks
+        let ptrs = GemmOperands(a: UnsafePointer(packedA), b: panels, c: c)
+        let run = { (range: Range<Int>) in
+            var k0 = 0
+            while k0 < depth {
+                let kLen = Swift.min(kc, depth - k0)
+                let add = accumulate || k0 > 0
+                var t0 = 0
+                while t0 < tiles {
+                    let t1 = Swift.min(tiles, t0 + blockRows / 6)
+                    for p in range {
+                        let b = ptrs.b + (p * depth + k0) * 16
+                        let cols = Swift.min(16, n - 16 * p)
+                        for t in t0..<t1 {
+                            micro(ptrs.a + (t * depth + k0) * 6, b, kLen, ptrs.c + 6 * t * ldc + 16 * p, ldc,
+                                  rows: Swift.min(6, m - 6 * t), cols: cols, accumulate: add)
+                        }
+                    }
+                    t0 = t1
+                }
+                k0 += kLen
+            }
+        }
+        let work = m * n * depth
+        let threads = Threading.kernelThreads
+        if threads <= 1 || work < Threading.gemmSplitThreshold || panelCount < 2 {
+            run(0..<panelCount)
+        } else {
+            // A few chunks per thread so a late or preempted helper does not hold the caller.
+            Threading.parallelFor(chunks: Swift.min(panelCount, threads * 4), panelCount, run)
+        }
+    }
+
+    /// One 6 x 16 tile of C (+)= A_tile B_panel over `depth` k: `a` [depth][6], `b`
+    /// [depth][16]; writes `rows` x `cols` of C.
+    @inline(never)
+    static func micro(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ depth: Int, _ c: UnsafeMutablePointer<Float>,
+                      _ ldc: Int, rows: Int, cols: Int, accumulate: Bool) {
+        var c00 = SIMD8<Float>(), c01 = SIMD8<Float>(), c10 = SIMD8<Float>(), c11 = SIMD8<Float>()
+        var c20 = SIMD8<Float>(), c21 = SIMD8<Float>(), c30 = SIMD8<Float>(), c31 = SIMD8<Float>()
+        var c40 = SIMD8<Float>(), c41 = SIMD8<Float>(), c50 = SIMD8<Float>(), c51 = SIMD8<Float>()
+        var pa = a, pb = b
+        for _ in 0..<depth {
+            let b0 = load(pb), b1 = load(pb + 8)
+            var x = SIMD8<Float>(repeating: pa[0]); c00.addProduct(x, b0); c01.addProduct(x, b1)
+            x = SIMD8<Float>(repeating: pa[1]); c10.addProduct(x, b0); c11.addProduct(x, b1)
+            x = SIMD8<Float>(repeating: pa[2]); c20.addProduct(x, b0); c21.addProduct(x, b1)
+            x = SIMD8<Float>(repeating: pa[3]); c30.addProduct(x, b0); c31.addProduct(x, b1)
+            x = SIMD8<Float>(repeating: pa[4]); c40.addProduct(x, b0); c41.addProduct(x, b1)
+            x = SIMD8<Float>(repeating: pa[5]); c50.addProduct(x, b0); c51.addProduct(x, b1)
+            pa += 6
+            pb += 16
+        }
+        if rows == 6 && cols == 16 {
+            put(c, c00, c01, accumulate)
+            put(c + ldc, c10, c11, accumulate)
+            put(c + 2 * ldc, c20, c21, accumulate)
+            put(c + 3 * ldc, c30, c31, accumulate)
+            put(c + 4 * ldc, c40, c41, accumulate)
+            put(c + 5 * ldc, c50, c51, accumulate)
+            return
+        }
+        // Edge tile: through a stack copy, only the valid rows and columns.
+        withUnsafeTemporaryAllocation(of: SIMD8<Float>.self, capacity: 12) { t in
+            t[0] = c00; t[1] = c01; t[2] = c10; t[3] = c11; t[4] = c20; t[5] = c21
+            t[6] = c30; t[7] = c31; t[8] = c40; t[9] = c41; t[10] = c50; t[11] = c51
+            for i in 0..<rows {
+                let row = c + i * ldc
+                for j in 0..<cols {
+                    let v = t[2 * i + j / 8][j % 8]
+                    row[j] = accumulate ? row[j] + v : v
+                }
+            }
+        }
+    }
+
+    /// Writes (or adds) the 16 values lo, hi at p.
+    @inline(__always)
+    static func put(_ p: UnsafeMutablePointer<Float>, _ lo: SIMD8<Float>, _ hi: SIMD8<Float>, _ accumulate: Bool) {
+        if accumulate {
+            store(p, load(UnsafePointer(p)) + lo)
+            store(p + 8, load(UnsafePointer(p + 8)) + hi)
+        } else {
+            store(p, lo)
+            store(p + 8, hi)
+        }
+    }
+
+    @inline(__always)
+    static func load(_ p: UnsafePointer<Float>) -> SIMD8<Float> { UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Float>.self) }
+
+    @inline(__always)
+    static func store(_ p: UnsafeMutablePointer<Float>, _ v: SIMD8<Float>) {
+        UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD8<Float>.self)
+    }
+}
+
+/// Pointers handed to packing workers (each writes its own panels).
+private struct PackPointers: @unchecked Sendable {
+    let src: UnsafePointer<Float>
+    let forward: UnsafeMutablePointer<Float>, backward: UnsafeMutablePointer<Float>
+}
+
+/// Operands handed to GEMM workers (each writes its own panels of C).
+private struct GemmOperands: @unchecked Sendable {
+    let a: UnsafePointer<Float>, b: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>
+}
