@@ -49,7 +49,7 @@ extension TransformerModel {
               let compact = compactCache.matrix(key, weight) else {
             // One row goes to sgemv, which reads the weight in place; more rows to the
             // packed copy when the weight is frozen.
-            let packed = frozen && n >= 2 && weight.rank == 2 && weight.shape[1] == d ? packedWeight(key, weight) : nil
+            let packed = frozen && n >= 2 && weight.rank == 2 && weight.shape[1] == d ? packedWeight(key, weight, rows: n) : nil
             return ModelOps.linear(x, weight, bias: bias, packed: packed)
         }
         let o = compact.rows

@@ -79,7 +79,7 @@ final class InferenceBackend: BlockBackend {
         }
         let frozen = model.isFrozen(name) && model.isFrozen(module + ".bias")
         var y = ModelOps.linear(x, w, bias: model.optionalTensor(module + ".bias"), accumulateOnto: residual,
-                                packed: frozen ? model.packedWeight(name, w) : nil)
+                                packed: frozen ? model.packedWeight(name, w, rows: n) : nil)
         addLoRA(&y, x, module)
         return y
     }

@@ -54,16 +54,23 @@ extension TransformerModel {
         return 2048 << 20
     }()
 
-    /// The packed copy of the frozen weight `weight` stored under `key` (nil when packing is
-    /// off, the weight is not a matrix, or the budget is spent).
-    func packedWeight(_ key: String, _ weight: Tensor) -> PackedMatrix? {
-        guard Self.packedWeightBudget > 0, weight.rank == 2, weight.count > 0 else { return nil }
+    /// Rows from which a product goes to sgemm instead of a packed copy: with hundreds of
+    /// rows OpenBLAS's repacking is a small share of the product and its kernel is as fast
+    /// or faster (`auditgap bench matmul`; the SmolLM2 forward at 1024 rows and the LoRA step
+    /// at 512 were 3-10% slower on packed copies, and the copies cost memory).
+    nonisolated(unsafe) static var packedMaxRows: Int = 256
+
+    /// The packed copy of the frozen weight `weight` stored under `key`, for a product with
+    /// `rows` rows (nil when packing is off, the product has many rows, the weight is not a
+    /// matrix, or the budget is spent).
+    func packedWeight(_ key: String, _ weight: Tensor, rows: Int) -> PackedMatrix? {
+        guard Self.packedWeightBudget > 0, rows <= Self.packedMaxRows, weight.rank == 2, weight.count > 0 else { return nil }
         return packedCache.matrix(key, weight)
     }
 
-    /// The packed copy of the parameter at `name` when it is frozen.
-    func packedParameter(_ name: String) -> PackedMatrix? {
+    /// The packed copy of the parameter at `name` when it is frozen, for `rows` rows.
+    func packedParameter(_ name: String, rows: Int) -> PackedMatrix? {
         guard let p = parameters[name], !p.requiresGrad else { return nil }
-        return packedWeight(name, p.value)
+        return packedWeight(name, p.value, rows: rows)
     }
 }

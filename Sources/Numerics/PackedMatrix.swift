@@ -7,8 +7,8 @@
 //
 // Kernel: 6 x 16 output tiles held in twelve 8-wide registers; per k one broadcast of each
 // of 6 left-operand values and two 8-wide loads of the right operand (12 FMAs). The left
-// operand is copied per call into 6-row tiles (it is small); k is cut into blocks whose
-// right-operand panel stays in L1 and m into blocks whose left tiles stay in L2.
+// operand is read in place (6 row streams); k is cut into blocks whose right-operand panel
+// stays in L1 and m into blocks whose left rows stay in L2.
 // Threads split the output columns (16-wide panels).
 //
 // Dimension legend: R rows of W (output features), K columns of W (input features),
@@ -129,34 +129,10 @@ public final class PackedMatrix: @unchecked Sendable {
                      c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool) {
         guard m > 0, n > 0 else { return }
         let tiles = (m + 5) / 6
-        let capacity = BufferPool.capacity(for: tiles * depth * 6)
-        let scratch = BufferPool.shared.allocate(capacity: capacity)
-        defer { BufferPool.shared.release(scratch, capacity: capacity) }
-        let packedA = scratch.bindMemory(to: Float.self, capacity: capacity)
-        // A in 6-row tiles: tile t holds, for each k, A[6t ..< 6t + 6, k] (zero past M).
-        let pp = PackPointers(src: a, forward: packedA, backward: packedA)
-        Threading.parallelChunks(tiles, costPerItem: 6 * depth) { range in
-            for t in range {
-                var dst = pp.forward + t * depth * 6
-                let r0 = 6 * t
-                if r0 + 6 <= m {
-                    let s0 = pp.src + r0 * lda, s1 = s0 + lda, s2 = s1 + lda, s3 = s2 + lda, s4 = s3 + lda, s5 = s4 + lda
-                    for kk in 0..<depth {
-                        dst[0] = s0[kk]; dst[1] = s1[kk]; dst[2] = s2[kk]
-                        dst[3] = s3[kk]; dst[4] = s4[kk]; dst[5] = s5[kk]
-                        dst += 6
-                    }
-                } else {
-                    for kk in 0..<depth {
-                        for i in 0..<6 { dst[kk * 6 + i] = r0 + i < m ? pp.src[(r0 + i) * lda + kk] : 0 }
-                    }
-                }
-            }
-        }
         let panelCount = (n + 15) / 16
         let kBlocks = (depth + maxBlockDepth - 1) / maxBlockDepth
         let kc = (depth + kBlocks - 1) / kBlocks
-        let ptrs = GemmOperands(a: UnsafePointer(packedA), b: panels, c: c)
+        let ptrs = GemmOperands(a: a, b: panels, c: c)
         let run = { (range: Range<Int>) in
             var k0 = 0
             while k0 < depth {
@@ -169,7 +145,7 @@ public final class PackedMatrix: @unchecked Sendable {
                         let b = ptrs.b + (p * depth + k0) * 16
                         let cols = Swift.min(16, n - 16 * p)
                         for t in t0..<t1 {
-                            micro(ptrs.a + (t * depth + k0) * 6, b, kLen, ptrs.c + 6 * t * ldc + 16 * p, ldc,
+                            micro(ptrs.a + 6 * t * lda + k0, lda, b, kLen, ptrs.c + 6 * t * ldc + 16 * p, ldc,
                                   rows: Swift.min(6, m - 6 * t), cols: cols, accumulate: add)
                         }
                     }
@@ -188,24 +164,27 @@ public final class PackedMatrix: @unchecked Sendable {
         }
     }
 
-    /// One 6 x 16 tile of C (+)= A_tile B_panel over `depth` k: `a` [depth][6], `b`
-    /// [depth][16]; writes `rows` x `cols` of C.
+    /// One 6 x 16 tile of C (+)= A_tile B_panel over `depth` k: `a` the tile's first row
+    /// (row stride `lda`, read in place: each k broadcasts one value of each row), `b`
+    /// [depth][16]; writes `rows` x `cols` of C. Rows past `rows` repeat the last row and are
+    /// not stored.
     @inline(never)
-    static func micro(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ depth: Int, _ c: UnsafeMutablePointer<Float>,
-                      _ ldc: Int, rows: Int, cols: Int, accumulate: Bool) {
+    static func micro(_ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ depth: Int,
+                      _ c: UnsafeMutablePointer<Float>, _ ldc: Int, rows: Int, cols: Int, accumulate: Bool) {
         var c00 = SIMD8<Float>(), c01 = SIMD8<Float>(), c10 = SIMD8<Float>(), c11 = SIMD8<Float>()
         var c20 = SIMD8<Float>(), c21 = SIMD8<Float>(), c30 = SIMD8<Float>(), c31 = SIMD8<Float>()
         var c40 = SIMD8<Float>(), c41 = SIMD8<Float>(), c50 = SIMD8<Float>(), c51 = SIMD8<Float>()
-        var pa = a, pb = b
-        for _ in 0..<depth {
+        let a0 = a, a1 = a + Swift.min(1, rows - 1) * lda, a2 = a + Swift.min(2, rows - 1) * lda
+        let a3 = a + Swift.min(3, rows - 1) * lda, a4 = a + Swift.min(4, rows - 1) * lda, a5 = a + Swift.min(5, rows - 1) * lda
+        var pb = b
+        for kk in 0..<depth {
             let b0 = load(pb), b1 = load(pb + 8)
-            var x = SIMD8<Float>(repeating: pa[0]); c00.addProduct(x, b0); c01.addProduct(x, b1)
-            x = SIMD8<Float>(repeating: pa[1]); c10.addProduct(x, b0); c11.addProduct(x, b1)
-            x = SIMD8<Float>(repeating: pa[2]); c20.addProduct(x, b0); c21.addProduct(x, b1)
-            x = SIMD8<Float>(repeating: pa[3]); c30.addProduct(x, b0); c31.addProduct(x, b1)
-            x = SIMD8<Float>(repeating: pa[4]); c40.addProduct(x, b0); c41.addProduct(x, b1)
-            x = SIMD8<Float>(repeating: pa[5]); c50.addProduct(x, b0); c51.addProduct(x, b1)
-            pa += 6
+            var x = SIMD8<Float>(repeating: a0[kk]); c00.addProduct(x, b0); c01.addProduct(x, b1)
+            x = SIMD8<Float>(repeating: a1[kk]); c10.addProduct(x, b0); c11.addProduct(x, b1)
+            x = SIMD8<Float>(repeating: a2[kk]); c20.addProduct(x, b0); c21.addProduct(x, b1)
+            x = SIMD8<Float>(repeating: a3[kk]); c30.addProduct(x, b0); c31.addProduct(x, b1)
+            x = SIMD8<Float>(repeating: a4[kk]); c40.addProduct(x, b0); c41.addProduct(x, b1)
+            x = SIMD8<Float>(repeating: a5[kk]); c50.addProduct(x, b0); c51.addProduct(x, b1)
             pb += 16
         }
         if rows == 6 && cols == 16 {
