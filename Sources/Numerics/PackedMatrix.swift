@@ -145,8 +145,14 @@ public final class PackedMatrix: @unchecked Sendable {
                         let b = ptrs.b + (p * depth + k0) * 16
                         let cols = Swift.min(16, n - 16 * p)
                         for t in t0..<t1 {
-                            micro(ptrs.a + 6 * t * lda + k0, lda, b, kLen, ptrs.c + 6 * t * ldc + 16 * p, ldc,
-                                  rows: Swift.min(6, m - 6 * t), cols: cols, accumulate: add)
+                            let rows = Swift.min(6, m - 6 * t)
+                            if rows <= 2 {
+                                microNarrow(ptrs.a + 6 * t * lda + k0, lda, b, kLen, ptrs.c + 6 * t * ldc + 16 * p, ldc,
+                                            rows: rows, cols: cols, accumulate: add)
+                            } else {
+                                micro(ptrs.a + 6 * t * lda + k0, lda, b, kLen, ptrs.c + 6 * t * ldc + 16 * p, ldc,
+                                      rows: rows, cols: cols, accumulate: add)
+                            }
                         }
                     }
                     t0 = t1
@@ -200,6 +206,48 @@ public final class PackedMatrix: @unchecked Sendable {
         withUnsafeTemporaryAllocation(of: SIMD8<Float>.self, capacity: 12) { t in
             t[0] = c00; t[1] = c01; t[2] = c10; t[3] = c11; t[4] = c20; t[5] = c21
             t[6] = c30; t[7] = c31; t[8] = c40; t[9] = c41; t[10] = c50; t[11] = c51
+            for i in 0..<rows {
+                let row = c + i * ldc
+                for j in 0..<cols {
+                    let v = t[2 * i + j / 8][j % 8]
+                    row[j] = accumulate ? row[j] + v : v
+                }
+            }
+        }
+    }
+
+    /// A last tile of 1 or 2 rows (68 = 11 x 6 + 2 rows in a one-prompt PGD step): 2 x 16
+    /// with k split into even and odd halves, so that 8 independent accumulators keep both
+    /// FMA pipes busy, at a third of a full tile's work.
+    @inline(never)
+    static func microNarrow(_ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ depth: Int,
+                            _ c: UnsafeMutablePointer<Float>, _ ldc: Int, rows: Int, cols: Int, accumulate: Bool) {
+        var e00 = SIMD8<Float>(), e01 = SIMD8<Float>(), e10 = SIMD8<Float>(), e11 = SIMD8<Float>()
+        var o00 = SIMD8<Float>(), o01 = SIMD8<Float>(), o10 = SIMD8<Float>(), o11 = SIMD8<Float>()
+        let a0 = a, a1 = a + Swift.min(1, rows - 1) * lda
+        var pb = b, kk = 0
+        while kk + 2 <= depth {
+            let b0 = load(pb), b1 = load(pb + 8), b2 = load(pb + 16), b3 = load(pb + 24)
+            var x = SIMD8<Float>(repeating: a0[kk]); e00.addProduct(x, b0); e01.addProduct(x, b1)
+            x = SIMD8<Float>(repeating: a1[kk]); e10.addProduct(x, b0); e11.addProduct(x, b1)
+            x = SIMD8<Float>(repeating: a0[kk + 1]); o00.addProduct(x, b2); o01.addProduct(x, b3)
+            x = SIMD8<Float>(repeating: a1[kk + 1]); o10.addProduct(x, b2); o11.addProduct(x, b3)
+            pb += 32
+            kk += 2
+        }
+        if kk < depth {
+            let b0 = load(pb), b1 = load(pb + 8)
+            var x = SIMD8<Float>(repeating: a0[kk]); e00.addProduct(x, b0); e01.addProduct(x, b1)
+            x = SIMD8<Float>(repeating: a1[kk]); e10.addProduct(x, b0); e11.addProduct(x, b1)
+        }
+        e00 += o00; e01 += o01; e10 += o10; e11 += o11
+        if cols == 16 {
+            put(c, e00, e01, accumulate)
+            if rows == 2 { put(c + ldc, e10, e11, accumulate) }
+            return
+        }
+        withUnsafeTemporaryAllocation(of: SIMD8<Float>.self, capacity: 4) { t in
+            t[0] = e00; t[1] = e01; t[2] = e10; t[3] = e11
             for i in 0..<rows {
                 let row = c + i * ldc
                 for j in 0..<cols {
