@@ -206,13 +206,7 @@ public final class PackedMatrix: @unchecked Sendable {
         withUnsafeTemporaryAllocation(of: SIMD8<Float>.self, capacity: 12) { t in
             t[0] = c00; t[1] = c01; t[2] = c10; t[3] = c11; t[4] = c20; t[5] = c21
             t[6] = c30; t[7] = c31; t[8] = c40; t[9] = c41; t[10] = c50; t[11] = c51
-            for i in 0..<rows {
-                let row = c + i * ldc
-                for j in 0..<cols {
-                    let v = t[2 * i + j / 8][j % 8]
-                    row[j] = accumulate ? row[j] + v : v
-                }
-            }
+            putPart(t, c, ldc, rows: rows, cols: cols, accumulate)
         }
     }
 
@@ -248,12 +242,19 @@ public final class PackedMatrix: @unchecked Sendable {
         }
         withUnsafeTemporaryAllocation(of: SIMD8<Float>.self, capacity: 4) { t in
             t[0] = e00; t[1] = e01; t[2] = e10; t[3] = e11
-            for i in 0..<rows {
-                let row = c + i * ldc
-                for j in 0..<cols {
-                    let v = t[2 * i + j / 8][j % 8]
-                    row[j] = accumulate ? row[j] + v : v
-                }
+            putPart(t, c, ldc, rows: rows, cols: cols, accumulate)
+        }
+    }
+
+    /// Writes (or adds) the first `rows` x `cols` values of a tile held as two 8-wide
+    /// halves per row in `t`.
+    static func putPart(_ t: UnsafeMutableBufferPointer<SIMD8<Float>>, _ c: UnsafeMutablePointer<Float>, _ ldc: Int,
+                        rows: Int, cols: Int, _ accumulate: Bool) {
+        for i in 0..<rows {
+            let row = c + i * ldc
+            for j in 0..<cols {
+                let v = t[2 * i + j / 8][j % 8]
+                row[j] = accumulate ? row[j] + v : v
             }
         }
     }

@@ -23,49 +23,43 @@ final class PackedMatrixTests: XCTestCase {
                 XCTAssertEqual(packed.byteCount, ((r + 15) / 16 * k + (k + 15) / 16 * r) * 64)
                 let ws = w.scalars
                 for accumulate in [false, true] {
+                    let what = "[\(r), \(k)] m \(m) acc \(accumulate) threads \(threads)"
                     // y = x W^T: x [m, k] with stride k + 3, y [m, r] with stride r + 2.
-                    let ldx = k + 3, ldy = r + 2
-                    let x = random(m * ldx, seed: 5)
-                    let base = random(m * ldy, seed: 6)
-                    var y = base
-                    for j in 0..<m { for c in r..<ldy { y[j * ldy + c] = .nan } }
-                    x.withUnsafeBufferPointer { px in y.withUnsafeMutableBufferPointer { py in
-                        packed.product(x: px.baseAddress!, m: m, ldx: ldx, y: py.baseAddress!, ldy: ldy, accumulate: accumulate)
-                    } }
-                    var worst = 0.0
-                    for j in 0..<m {
-                        for c in 0..<r {
-                            var ref = accumulate ? Double(base[j * ldy + c]) : 0
-                            for kk in 0..<k { ref += Double(ws[c * k + kk]) * Double(x[j * ldx + kk]) }
-                            worst = max(worst, abs(ref - Double(y[j * ldy + c])))
-                        }
-                        for c in r..<ldy { XCTAssertTrue(y[j * ldy + c].isNaN, "padding of row \(j) untouched") }
+                    check("x W^T " + what, m: m, depth: k, outCols: r, ldIn: k + 3, ldOut: r + 2, accumulate: accumulate,
+                          weight: { c, kk in ws[c * k + kk] }) { input, output in
+                        packed.product(x: input, m: m, ldx: k + 3, y: output, ldy: r + 2, accumulate: accumulate)
                     }
-                    XCTAssertLessThan(worst, 1e-4, "x W^T [\(r), \(k)] m \(m) acc \(accumulate) threads \(threads): \(worst)")
-
                     // dx = dy W: dy [m, r] with stride r + 1, dx [m, k] with stride k + 4.
-                    let lddy = r + 1, lddx = k + 4
-                    let dy = random(m * lddy, seed: 7)
-                    let dbase = random(m * lddx, seed: 8)
-                    var dx = dbase
-                    for j in 0..<m { for c in k..<lddx { dx[j * lddx + c] = .nan } }
-                    dy.withUnsafeBufferPointer { pd in dx.withUnsafeMutableBufferPointer { px in
-                        packed.transposedProduct(dy: pd.baseAddress!, m: m, lddy: lddy, dx: px.baseAddress!, lddx: lddx,
-                                                 accumulate: accumulate)
-                    } }
-                    worst = 0
-                    for j in 0..<m {
-                        for c in 0..<k {
-                            var ref = accumulate ? Double(dbase[j * lddx + c]) : 0
-                            for rr in 0..<r { ref += Double(ws[rr * k + c]) * Double(dy[j * lddy + rr]) }
-                            worst = max(worst, abs(ref - Double(dx[j * lddx + c])))
-                        }
-                        for c in k..<lddx { XCTAssertTrue(dx[j * lddx + c].isNaN, "padding of row \(j) untouched") }
+                    check("dy W " + what, m: m, depth: r, outCols: k, ldIn: r + 1, ldOut: k + 4, accumulate: accumulate,
+                          weight: { c, rr in ws[rr * k + c] }) { input, output in
+                        packed.transposedProduct(dy: input, m: m, lddy: r + 1, dx: output, lddx: k + 4, accumulate: accumulate)
                     }
-                    XCTAssertLessThan(worst, 1e-4, "dy W [\(r), \(k)] m \(m) acc \(accumulate) threads \(threads): \(worst)")
                 }
             }
         }
+    }
+
+    /// Runs `product` on a random input [m, depth] (row stride ldIn) into an output [m,
+    /// outCols] (row stride ldOut, prefilled at random for accumulation, NaN in the padding)
+    /// and compares with out[j, c] (+)= sum_d weight(c, d) in[j, d] in double precision.
+    func check(_ what: String, m: Int, depth: Int, outCols: Int, ldIn: Int, ldOut: Int, accumulate: Bool,
+               weight: (Int, Int) -> Float,
+               _ product: (UnsafePointer<Float>, UnsafeMutablePointer<Float>) -> Void) {
+        let input = random(m * ldIn, seed: 5)
+        let base = random(m * ldOut, seed: 6)
+        var out = base
+        for j in 0..<m { for c in outCols..<ldOut { out[j * ldOut + c] = .nan } }
+        input.withUnsafeBufferPointer { pi in out.withUnsafeMutableBufferPointer { po in product(pi.baseAddress!, po.baseAddress!) } }
+        var worst = 0.0
+        for j in 0..<m {
+            for c in 0..<outCols {
+                var ref = accumulate ? Double(base[j * ldOut + c]) : 0
+                for d in 0..<depth { ref += Double(weight(c, d)) * Double(input[j * ldIn + d]) }
+                worst = max(worst, abs(ref - Double(out[j * ldOut + c])))
+            }
+            for c in outCols..<ldOut { XCTAssertTrue(out[j * ldOut + c].isNaN, "\(what): padding of row \(j) untouched") }
+        }
+        XCTAssertLessThan(worst, 1e-4, "\(what): max abs diff \(worst)")
     }
 
     /// A linear layer on the packed weight gives the same output and input gradient as on
