@@ -49,7 +49,7 @@ final class AutogradBackend: BlockBackend {
     func linear(_ x: Variable, _ module: String) -> Variable {
         let name = module + ".weight"
         let y = Ops.linear(x, weight: model.parameter(name), bias: model.parameters[module + ".bias"],
-                           packed: model.packedParameter(name, rows: x.value.count / Swift.max(1, x.shape.last ?? 1)))
+                           packed: model.packedParameter(name, input: x))
         return withLoRA(y, x, module)
     }
 
@@ -67,8 +67,7 @@ final class AutogradBackend: BlockBackend {
     func projections(_ x: Variable, _ modules: [String]) -> [Variable] {
         guard let fused = model.fusedProjection(modules) else { return modules.map { linear(x, $0) } }
         let y = Ops.linear(x, weight: Variable(fused.weight), bias: fused.bias.map { Variable($0) },
-                           packed: model.packedWeight(modules.joined(separator: "|"), fused.weight,
-                                                      rows: x.value.count / Swift.max(1, fused.weight.shape[1])))
+                           packed: model.packedWeight(modules.joined(separator: "|"), fused.weight, input: x))
         let parts = Ops.split(y, axis: -1, sizes: fused.widths)
         return zip(parts, modules).map { withLoRA($0, x, $1) }
     }

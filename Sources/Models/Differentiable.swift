@@ -234,7 +234,7 @@ extension TransformerModel {
             case .rows(let r): rows = Ops.gatherRows(normed, indices: r.map { ($0 / t) * kept + $0 % t - queriesFrom })
             }
             let head = spec.lmHead + ".weight"
-            var logits = Ops.linear(rows, weight: parameter(head), packed: packedParameter(head, rows: rows.value.count / Swift.max(1, rows.shape.last ?? 1)))
+            var logits = Ops.linear(rows, weight: parameter(head), packed: packedParameter(head, input: rows))
             if let cap = config.finalLogitSoftcap { logits = Ops.softcap(logits, cap: Float(cap)) }
             out.logits = logits
         }

@@ -1,8 +1,8 @@
 // PackedWeights: frozen weight matrices packed once for the GEMM kernel of `PackedMatrix`
-// (both layouts: x W^T and dy W), used by every product with a frozen weight: PGD and
-// other gradients to interventions, LoRA training's frozen base, frozen evaluation and
-// prefill. OpenBLAS would copy the whole weight on every call, a quarter of a one-prompt
-// PGD step. Built lazily per weight (keyed like the fused projections and compact
+// (both layouts: x W^T and dy W), used by products of at most `packedMaxRows` rows with a
+// frozen weight: PGD and other gradients to interventions, few-row LM heads, short
+// prefills and batched decoding steps. OpenBLAS would copy the whole weight on every call,
+// a quarter of a one-prompt PGD step. Built lazily per weight (keyed like the fused projections and compact
 // copies), rebuilt when the tensor is replaced, and limited by a process-wide budget
 // (twice the float32 size of every packed weight): weights past the budget keep sgemm.
 //
@@ -68,9 +68,14 @@ extension TransformerModel {
         return packedCache.matrix(key, weight)
     }
 
-    /// The packed copy of the parameter at `name` when it is frozen, for `rows` rows.
-    func packedParameter(_ name: String, rows: Int) -> PackedMatrix? {
+    /// The packed copy of `weight` [O, D] for a product with the input x [..., D].
+    func packedWeight(_ key: String, _ weight: Tensor, input x: Variable) -> PackedMatrix? {
+        packedWeight(key, weight, rows: x.value.count / Swift.max(1, weight.shape.last ?? 1))
+    }
+
+    /// The packed copy of the parameter at `name` when it is frozen, for a product with x.
+    func packedParameter(_ name: String, input x: Variable) -> PackedMatrix? {
         guard let p = parameters[name], !p.requiresGrad else { return nil }
-        return packedWeight(name, p.value, rows: rows)
+        return packedWeight(name, p.value, input: x)
     }
 }

@@ -96,16 +96,6 @@ public final class PackedMatrix: @unchecked Sendable {
                           c: dx, ldc: lddx, accumulate: accumulate)
     }
 
-    /// y = x W^T for x [..., K] -> [..., R] (a new tensor).
-    public func product(_ x: Tensor) -> Tensor {
-        precondition(x.rank >= 1 && x.shape[x.rank - 1] == cols, "PackedMatrix.product: input \(x.shape) for weight [\(rows), \(cols)]")
-        var shape = x.shape
-        shape[shape.count - 1] = rows
-        var y = Tensor(uninitialized: shape)
-        product(x: x.basePointer, m: x.count / cols, ldx: cols, y: y.mutablePointer(), ldy: rows)
-        return y
-    }
-
     /// dx = dy W for dy [..., R] -> [..., K] (a new tensor).
     public func transposedProduct(_ dy: Tensor) -> Tensor {
         precondition(dy.rank >= 1 && dy.shape[dy.rank - 1] == rows, "PackedMatrix.transposedProduct: input \(dy.shape) for weight [\(rows), \(cols)]")

@@ -56,10 +56,11 @@ final class PackedWeightsTests: XCTestCase {
         let model = try fx.model()
         let name = "model.layers.0.mlp.down_proj.weight"
         let w = model.tensor(name)
-        let first = try XCTUnwrap(model.packedParameter(name, rows: 8))
-        XCTAssertTrue(model.packedParameter(name, rows: 8) === first, "cached")
+        let input = Variable(Tensor(zeros: [8, w.shape[1]]))  // an 8-row product
+        let first = try XCTUnwrap(model.packedParameter(name, input: input))
+        XCTAssertTrue(model.packedParameter(name, input: input) === first, "cached")
         model.parameters[name]?.value = Tensor(shape: w.shape, data: w.scalars.map { $0 * 2 })
-        let second = try XCTUnwrap(model.packedParameter(name, rows: 8))
+        let second = try XCTUnwrap(model.packedParameter(name, input: input))
         XCTAssertFalse(second === first, "a replaced weight is repacked")
         var y = [Float](repeating: 0, count: second.rows)
         let x = [Float](repeating: 1, count: second.cols)
@@ -70,9 +71,9 @@ final class PackedWeightsTests: XCTestCase {
         XCTAssertEqual(y[0], (0..<second.cols).map { doubled[$0] }.reduce(0, +), accuracy: 1e-4)
         model.setTrainable { $0 == name }
         XCTAssertEqual(model.packedCache.packedCount, 0, "unfreezing drops the copies")
-        XCTAssertNil(model.packedParameter(name, rows: 8), "trainable weights are not packed")
+        XCTAssertNil(model.packedParameter(name, input: input), "trainable weights are not packed")
         model.freezeAll()
         TransformerModel.packedWeightBudget = PackedMatrix.liveBytes + 1024
-        XCTAssertNil(model.packedParameter(name, rows: 8), "over the budget: sgemm")
+        XCTAssertNil(model.packedParameter(name, input: input), "over the budget: sgemm")
     }
 }
