@@ -34,18 +34,13 @@ extension Ops {
             dropped.withUnsafeMutableBufferPointer { bits in
                 let pb = bits.baseAddress!
                 // Whole 64-element words per chunk, so chunks never share a word.
-                Threading.parallelChunks(bits.count, costPerItem: 64 * 16) { words in
+                let threshold = SplitMix64.dropThreshold(p: p)
+                Threading.parallelChunks(bits.count, costPerItem: 64 * 8) { words in
                     for w in words {
-                        var word: UInt64 = 0
-                        for i in (w * 64)..<Swift.min(count, w * 64 + 64) {
-                            if start.drops(i, p: p) {
-                                word |= 1 << UInt64(i - w * 64)
-                                po[i] = 0
-                            } else {
-                                po[i] = px[i] * keep
-                            }
-                        }
+                        let lo = w * 64, len = Swift.min(count, lo + 64) - lo
+                        let word = start.dropBits(from: lo, count: len, threshold: threshold)
                         pb[w] = word
+                        Self.applyDropBits(word, px + lo, po + lo, len, keep)
                     }
                 }
             }
@@ -82,10 +77,8 @@ extension Ops {
                         let pb = bits.baseAddress!
                         Threading.parallelChunks(bits.count, costPerItem: 64 * 2) { words in
                             for w in words {
-                                let word = pb[w]
-                                for i in (w * 64)..<Swift.min(count, w * 64 + 64) {
-                                    pd[i] = word & (1 << UInt64(i - w * 64)) != 0 ? 0 : pd[i] * keep
-                                }
+                                let lo = w * 64
+                                Self.applyDropBits(pb[w], pd + lo, pd + lo, Swift.min(count, lo + 64) - lo, keep)
                             }
                         }
                     }
@@ -93,6 +86,17 @@ extension Ops {
                 grads[1] = dx.reshaped(xShape)
             }
             return grads
+        }
+    }
+
+    /// dst[j] = src[j] * keep, or 0 where bit j of `word` is set (j < count <= 64); dst may
+    /// be src. Written as a select so it compiles without branches.
+    @inline(__always)
+    static func applyDropBits(_ word: UInt64, _ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>,
+                              _ count: Int, _ keep: Float) {
+        for j in 0..<count {
+            let v = src[j] * keep
+            dst[j] = (word >> UInt64(j)) & 1 == 0 ? v : 0
         }
     }
 }

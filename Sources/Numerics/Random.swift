@@ -44,6 +44,25 @@ public struct SplitMix64: RandomNumberGenerator, Sendable {
     @inlinable
     public func drops(_ i: Int, p: Float) -> Bool { Self.unitFloat(peek(i)) < p }
 
+    /// The integer form of `drops(_:p:)`: output i drops when its top 24 bits are below
+    /// this threshold. `unitFloat` is exact (a 24-bit integer times 2^-24), so
+    /// `unitFloat(z) < p` holds exactly when `z >> 40 < ceil(p * 2^24)`.
+    @inlinable
+    public static func dropThreshold(p: Float) -> UInt64 { UInt64((Double(p) * 16_777_216).rounded(.up)) }
+
+    /// Bits i..<i+count (count <= 64) of a dropout mask: bit j set when output i + j from the
+    /// current state drops (`drops(i + j, p:)`, with `threshold` from `dropThreshold`).
+    @inlinable
+    public func dropBits(from i: Int, count: Int, threshold: UInt64) -> UInt64 {
+        var word: UInt64 = 0
+        var counter = state &+ Self.gamma &* UInt64(i + 1)
+        for j in 0..<count {
+            word |= UInt64(truncatingIfNeeded: Self.mix(counter) >> 40 < threshold ? 1 : 0) << UInt64(j)
+            counter &+= Self.gamma
+        }
+        return word
+    }
+
     /// A uniform Float in [0, 1) built from the top 24 bits.
     public mutating func nextFloat() -> Float { Self.unitFloat(next()) }
 

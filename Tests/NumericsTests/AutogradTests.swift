@@ -127,6 +127,28 @@ final class AutogradTests: XCTestCase {
         XCTAssertEqual(run(), serial)
     }
 
+    /// The integer dropout test (`dropBits`, used by the fused LoRA update) decides exactly as
+    /// the float test `drops` for every output, including probabilities on and next to a
+    /// multiple of 2^-24 where the two could disagree by one step, and partial words.
+    func testDropBitsMatchDrops() {
+        let tie = Float(3) / 16_777_216
+        for p: Float in [0.05, 0.25, 0.5, 1.0 / 3.0, tie, tie.nextUp, tie.nextDown, 0.999] {
+            let rng = SplitMix64(seed: 5 &+ UInt64(p.bitPattern))
+            let threshold = SplitMix64.dropThreshold(p: p)
+            for (start, count) in [(0, 64), (64, 64), (130, 17), (1000, 1)] {
+                let word = rng.dropBits(from: start, count: count, threshold: threshold)
+                for j in 0..<count {
+                    XCTAssertEqual(word >> UInt64(j) & 1 == 1, rng.drops(start + j, p: p), "p \(p) output \(start + j)")
+                }
+                XCTAssertEqual(count == 64 ? 0 : word >> UInt64(count), 0, "p \(p): bits past count")
+            }
+        }
+        // Outputs whose top 24 bits sit right at the threshold: z >> 40 == T - 1 drops, T keeps.
+        let p: Float = 0.3, t = SplitMix64.dropThreshold(p: p)
+        XCTAssertLessThan(SplitMix64.unitFloat((t - 1) << 40), p)
+        XCTAssertGreaterThanOrEqual(SplitMix64.unitFloat(t << 40), p)
+    }
+
     func testSeededRandomIsPlatformIndependent() {
         var rng = SplitMix64(seed: 42)
         // Reference values of SplitMix64 (seed 42) from the published algorithm.
