@@ -37,6 +37,11 @@ public struct DifferentiableOptions {
     public var hidden: HiddenCapture = .none
     /// `.all` ([N, V]), `.rows(r)` ([R, V]), `.last` ([B, V]) or `.none`.
     public var logits: LogitsMode = .all
+    /// Targets of the logit rows (one per row of `logits`, -100 to skip one): the output's
+    /// `loss` is then their mean token NLL and `rowLosses` each row's NLL. With a frozen LM
+    /// head the head and the loss run as one pass over its weight
+    /// (`Ops.linearCrossEntropy`) and no logits are returned.
+    public var lossTargets: [Int]? = nil
     public var interventions: [DeltaIntervention] = []
     /// LoRA dropout active.
     public var training: Bool = false
@@ -64,6 +69,10 @@ public struct DifferentiableOptions {
 /// Outputs of a differentiable forward.
 public struct DifferentiableOutput {
     public var logits: Variable?
+    /// Mean token NLL of the logit rows against `DifferentiableOptions.lossTargets`.
+    public var loss: Variable?
+    /// Each logit row's NLL (0 for skipped rows), with `loss`.
+    public var rowLosses: [Float]?
     /// L+1 slots in output_hidden_states order, [N, D] each where captured.
     public var hidden: [Variable?]
     /// Sequence-classification scores [B, numLabels].
@@ -103,6 +112,22 @@ extension TransformerModel {
     /// head at `logitRows`. Returns logits [R, V].
     public func forwardFrom(_ state: PrefixState, addend: Variable, logitRows: [Int]) -> Variable {
         forwardFrom(state, input: Ops.add(Variable(state.hidden), addend), logitRows: logitRows)
+    }
+
+    /// Runs the blocks after `state.layer` on `state.hidden + addend` like
+    /// `forwardFrom(_:addend:logitRows:)`, then the mean token NLL of `targets` at
+    /// `logitRows` (one target per row) and each row's NLL. With a frozen LM head the head
+    /// and the loss are one pass over its weight and no logits are stored (PGD's loss).
+    public func forwardFromNLL(_ state: PrefixState, addend: Variable, logitRows: [Int], targets: [Int])
+        -> (loss: Variable, rowNLL: [Float]) {
+        precondition(targets.count == logitRows.count, "forwardFromNLL: \(targets.count) targets for \(logitRows.count) rows")
+        var options = DifferentiableOptions(logits: .rows(logitRows), checkpointing: false)
+        options.lossTargets = targets
+        let out = differentiableRun(x0: Ops.add(Variable(state.hidden), addend),
+                                    firstBlock: state.layer.blockIndex(layers: config.numLayers) + 1,
+                                    batch: state.batch, positions: state.positions, options: options)
+        guard let loss = out.loss, let rows = out.rowLosses else { preconditionFailure("forwardFromNLL: no loss produced") }
+        return (loss, rows)
     }
 
     func forwardFrom(_ state: PrefixState, input x: Variable, logitRows: [Int]) -> Variable {
@@ -162,7 +187,8 @@ extension TransformerModel {
     func differentiableRun(x0: Variable, firstBlock: Int, batch: TokenBatch, positions: [Int],
                            options: DifferentiableOptions) -> DifferentiableOutput {
         let layers = config.numLayers
-        var out = DifferentiableOutput(logits: nil, hidden: [Variable?](repeating: nil, count: layers + 1), scores: nil)
+        var out = DifferentiableOutput(logits: nil, loss: nil, rowLosses: nil,
+                                       hidden: [Variable?](repeating: nil, count: layers + 1), scores: nil)
         let be = AutogradBackend(model: self, batch: batch.batch, length: batch.length, positions: positions,
                                  mask: batch.mask, training: options.training, seed: options.seed)
         var x = x0
@@ -234,9 +260,20 @@ extension TransformerModel {
             case .rows(let r): rows = Ops.gatherRows(normed, indices: r.map { ($0 / t) * kept + $0 % t - queriesFrom })
             }
             let head = spec.lmHead + ".weight"
+            let cap = config.finalLogitSoftcap.map { Float($0) }
+            if let targets = options.lossTargets, !parameter(head).requiresGrad {
+                let (loss, rowNLL) = Ops.linearCrossEntropy(rows, weight: parameter(head).value, softcap: cap, targets: targets)
+                out.loss = loss
+                out.rowLosses = rowNLL
+                return
+            }
             var logits = Ops.linear(rows, weight: parameter(head), packed: packedParameter(head, input: rows))
-            if let cap = config.finalLogitSoftcap { logits = Ops.softcap(logits, cap: Float(cap)) }
+            if let cap { logits = Ops.softcap(logits, cap: cap) }
             out.logits = logits
+            if let targets = options.lossTargets {
+                out.loss = Ops.crossEntropy(logits: logits, targets: targets)
+                out.rowLosses = zip(Kernels.targetLogProbabilities(logits.value, targets: targets), targets).map { $1 == -100 ? 0 : -$0 }
+            }
         }
     }
 }

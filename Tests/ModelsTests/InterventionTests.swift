@@ -60,6 +60,54 @@ final class InterventionTests: XCTestCase {
         let grad = try XCTUnwrap(delta.grad)
         let d = maxAbsDiff(grad, try fx.expect("grad.delta_grad"))
         XCTAssertLessThanOrEqual(d, 1e-5, "delta grad max abs diff \(d)")
+
+        // The fused head + NLL (PGD's loss) against the same torch values. delta [T, D] is
+        // shared by both sequences: the addend repeats it, and delta's gradient is the sum
+        // of the two sequences' addend gradients.
+        let deltaT = try fx.expect("grad.delta"), width = model.config.hiddenSize, rowsPerSeq = deltaT.count / width
+        let addend = Variable(Tensor(shape: [2 * rowsPerSeq, width]) { p in deltaT.withUnsafeBufferPointer { src in
+            for b in 0..<2 { (p.baseAddress! + b * deltaT.count).update(from: src.baseAddress!, count: deltaT.count) }
+        } }, requiresGrad: true)
+        let fused = model.forwardFromNLL(state, addend: addend, logitRows: rows, targets: flatTargets)
+        fused.loss.backward()
+        XCTAssertEqual(fused.loss.item, nll, accuracy: 1e-4)
+        let perRow = try XCTUnwrap(addend.grad)
+        let summed = Tensor(shape: deltaT.shape) { q in perRow.withUnsafeBufferPointer { g in
+            for b in 0..<2 { for i in 0..<q.count { q[i] += g[b * q.count + i] } }
+        } }
+        let df = maxAbsDiff(summed, try fx.expect("grad.delta_grad"))
+        XCTAssertLessThanOrEqual(df, 1e-5, "fused head: delta grad max abs diff \(df)")
+    }
+
+    /// `forwardFromNLL` (LM head and NLL in one pass over the frozen head weight) against
+    /// `forwardFrom` + cross-entropy on every family, Gemma-2's final soft-cap included:
+    /// the loss, each row's NLL and the gradient to the perturbation.
+    func testFusedHeadLossMatchesLogitsPath() throws {
+        for name in ["llama", "qwen2", "gemma2", "gpt2"] {
+            let fx = try ArchFixture(name)
+            let model = try fx.model()
+            guard model.config.head == .causalLM else { continue }
+            let batch = fx.batch, t = batch.length, width = model.config.hiddenSize, n = batch.batch * t
+            var rng = SplitMix64(seed: 11)
+            let addendT = Tensor(shape: [n, width]) { p in for i in 0..<p.count { p[i] = 0.2 * rng.nextGaussian() } }
+            let rows = [t - 1, 2 * t - 1, t - 2, 2 * t - 3]
+            let targets = [3, 17, -100, 40 % model.config.vocabSize]
+            let state = try model.prefix(batch, upTo: .mid)
+            let a1 = Variable(addendT, requiresGrad: true)
+            let logits = model.forwardFrom(state, addend: a1, logitRows: rows)
+            let reference = Ops.crossEntropy(logits: logits, targets: targets)
+            reference.backward()
+            let lp = Kernels.targetLogProbabilities(logits.value, targets: targets)
+            let a2 = Variable(addendT, requiresGrad: true)
+            let fused = model.forwardFromNLL(state, addend: a2, logitRows: rows, targets: targets)
+            fused.loss.backward()
+            XCTAssertEqual(fused.loss.item, reference.item, accuracy: 1e-5 * max(1, abs(reference.item)), name)
+            for (i, target) in targets.enumerated() {
+                XCTAssertEqual(fused.rowNLL[i], target == -100 ? 0 : -lp[i], accuracy: 1e-4, "\(name) row \(i)")
+            }
+            let d = maxAbsDiff(try XCTUnwrap(a2.grad), try XCTUnwrap(a1.grad))
+            XCTAssertLessThanOrEqual(d, 1e-6, "\(name): addend gradient max abs diff \(d)")
+        }
     }
 
     func testForwardFromMatchesFullForwardAndFiniteDifferences() throws {

@@ -275,10 +275,10 @@ public struct PGDAttack: @unchecked Sendable {
             v = Variable(stacked, requiresGrad: grad)
             addend = Ops.reshape(Ops.mul(Variable(mask), v), [n * t, d])
         }
-        let logits = model.forwardFrom(seq.state, addend: addend, logitRows: seq.rows)
-        let values = Self.meanNLL(logits.value, targets: seq.targets, groups: seq.exampleRows)
+        let (loss, rowNLL) = model.forwardFromNLL(seq.state, addend: addend, logitRows: seq.rows, targets: seq.targets)
+        let values = seq.exampleRows.map { g in g.isEmpty ? 0 : g.reduce(0.0) { $0 + Double(rowNLL[$1]) } / Double(g.count) }
         guard grad else { return (values, nil) }
-        Ops.crossEntropy(logits: logits, targets: seq.targets).backward()
+        loss.backward()
         guard let g = v.grad else { throw StudyError.invalidConfiguration("no gradient reached delta at layer \(options.layer)") }
         let grads: [Tensor] = (0..<n).map { b in
             let first = options.deltaShape == .perPosition ? (b * t + seq.padding[b]) * d : b * d
@@ -287,21 +287,6 @@ public struct PGDAttack: @unchecked Sendable {
             }
         }
         return (values, grads)
-    }
-
-    /// Mean NLL per group of rows of logits [R, V].
-    static func meanNLL(_ logits: Tensor, targets: [Int], groups: [Range<Int>]) -> [Double] {
-        let v = logits.shape[logits.rank - 1]
-        return logits.withUnsafeBufferPointer { p in
-            groups.map { g in
-                var sum = 0.0
-                for r in g {
-                    let row = p.baseAddress! + r * v
-                    sum += Double(VectorMath.logSumExp(row, v)) - Double(row[targets[r]])
-                }
-                return g.isEmpty ? 0 : sum / Double(g.count)
-            }
-        }
     }
 
     /// The gradient of one example's NLL with respect to its delta (delta's shape), up to a
