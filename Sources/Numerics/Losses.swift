@@ -8,22 +8,29 @@ extension Kernels {
     /// Log-probability of each row's target under softmax(logits) ([N, V] -> [N]);
     /// rows whose target equals `ignoreIndex` get 0.
     public static func targetLogProbabilities(_ logits: Tensor, targets: [Int], ignoreIndex: Int = -100) -> [Float] {
+        targetLogProbabilitiesAndNormalizers(logits, targets: targets, ignoreIndex: ignoreIndex).logProbabilities
+    }
+
+    /// `targetLogProbabilities` and each row's log-sum-exp (0 for ignored rows).
+    static func targetLogProbabilitiesAndNormalizers(_ logits: Tensor, targets: [Int], ignoreIndex: Int = -100)
+        -> (logProbabilities: [Float], logSumExp: [Float]) {
         let v = logits.shape.last ?? 1, n = logits.count / Swift.max(v, 1)
         precondition(targets.count == n, "targetLogProbabilities: \(targets.count) targets for \(n) rows")
         for t in targets where t != ignoreIndex {
             precondition(t >= 0 && t < v, "target \(t) outside vocabulary 0..<\(v)")
         }
         let pl = logits.basePointer
-        var out = [Float](repeating: 0, count: n)
-        out.withUnsafeMutableBufferPointer { po in
-            let base = po.baseAddress!
+        var out = [Float](repeating: 0, count: n), norms = [Float](repeating: 0, count: n)
+        out.withUnsafeMutableBufferPointer { po in norms.withUnsafeMutableBufferPointer { pn in
+            let base = po.baseAddress!, lse = pn.baseAddress!
             Threading.parallelChunks(n, costPerItem: v * transcendentalCost) { rows in
                 for r in rows where targets[r] != ignoreIndex {
-                    base[r] = pl[r * v + targets[r]] - logSumExp(pl + r * v, v)
+                    lse[r] = logSumExp(pl + r * v, v)
+                    base[r] = pl[r * v + targets[r]] - lse[r]
                 }
             }
-        }
-        return out
+        } }
+        return (out, norms)
     }
 
     /// Per-row KL(softmax(reference) || softmax(logits)) summed over the last axis ([N, V] -> [N]).
@@ -56,7 +63,7 @@ extension Ops {
     /// target is `ignoreIndex` (PyTorch semantics; returns 0 when every row is ignored).
     public static func crossEntropy(logits: Variable, targets: [Int], ignoreIndex: Int = -100) -> Variable {
         let v = logits.shape.last ?? 1, n = logits.value.count / Swift.max(v, 1)
-        let lp = Kernels.targetLogProbabilities(logits.value, targets: targets, ignoreIndex: ignoreIndex)
+        let (lp, lse) = Kernels.targetLogProbabilitiesAndNormalizers(logits.value, targets: targets, ignoreIndex: ignoreIndex)
         let count = targets.reduce(0) { $0 + ($1 == ignoreIndex ? 0 : 1) }
         var total: Double = 0
         for x in lp { total -= Double(x) }
@@ -67,12 +74,17 @@ extension Ops {
             var dx = Tensor(zeros: vl.shape)
             guard count > 0 else { return [dx] }
             let w = g.item / Float(count), pd = dx.mutablePointer(), pl = vl.basePointer
+            // One pass per row: w * softmax = w * exp(l - lse) with the forward's log-sum-exp.
             Threading.parallelChunks(n, costPerItem: v * 8) { rows in
                 for r in rows where targets[r] != ignoreIndex {
                     let dst = pd + r * v
-                    Kernels.softmaxRow(pl + r * v, dst, v)
-                    dst[targets[r]] -= 1
-                    for j in 0..<v { dst[j] *= w }
+                    if lse[r].isFinite {
+                        VectorMath.shiftedExp(pl + r * v, dst, v, shift: lse[r], scale: w)
+                    } else {
+                        Kernels.softmaxRow(pl + r * v, dst, v)
+                        for j in 0..<v { dst[j] *= w }
+                    }
+                    dst[targets[r]] -= w
                 }
             }
             return [dx]

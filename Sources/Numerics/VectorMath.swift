@@ -152,6 +152,20 @@ public enum VectorMath {
         return m + Foundation.log(acc.sum())
     }
 
+    /// dst = scale * exp(src - shift) over `c` values (a softmax row times a gradient
+    /// weight when shift is the row's log-sum-exp). `src` and `dst` may be the same buffer.
+    @inlinable
+    public static func shiftedExp(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, _ c: Int,
+                                  shift: Float, scale: Float) {
+        let sv = SIMD8<Float>(repeating: shift), kv = SIMD8<Float>(repeating: scale)
+        var j = 0
+        while j < c {
+            let n = Swift.min(8, c - j)
+            store(exp(load(src + j, count: n, fill: -.infinity) - sv) * kv, dst + j, count: n)
+            j += 8
+        }
+    }
+
     /// In-place softmax of `row[visible]` with every entry outside `visible` set to 0 (no
     /// exp is spent on them): attention rows with causal / sliding-window masks.
     @inlinable
