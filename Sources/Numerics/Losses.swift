@@ -71,13 +71,18 @@ extension Ops {
         guard Autograd.records(logits) else { return Variable(y) }
         let vl = logits.value
         return Variable(y, parents: [logits]) { g, _ in
-            var dx = Tensor(zeros: vl.shape)
-            guard count > 0 else { return [dx] }
+            guard count > 0 else { return [Tensor(zeros: vl.shape)] }
+            // Every row is written below (ignored rows with zeros), so no zero fill first.
+            var dx = Tensor(uninitialized: vl.shape)
             let w = g.item / Float(count), pd = dx.mutablePointer(), pl = vl.basePointer
             // One pass per row: w * softmax = w * exp(l - lse) with the forward's log-sum-exp.
             Threading.parallelChunks(n, costPerItem: v * 8) { rows in
-                for r in rows where targets[r] != ignoreIndex {
+                for r in rows {
                     let dst = pd + r * v
+                    guard targets[r] != ignoreIndex else {
+                        dst.update(repeating: 0, count: v)
+                        continue
+                    }
                     if lse[r].isFinite {
                         VectorMath.shiftedExp(pl + r * v, dst, v, shift: lse[r], scale: w)
                     } else {
