@@ -47,29 +47,36 @@ final class AutogradBackend: BlockBackend {
     func reseed(_ seed: UInt64) { rng = SplitMix64(seed: seed) }
 
     func linear(_ x: Variable, _ module: String) -> Variable {
-        let name = module + ".weight"
-        let y = Ops.linear(x, weight: model.parameter(name), bias: model.parameters[module + ".bias"],
-                           packed: model.packedParameter(name, input: x))
-        return withLoRA(y, x, module)
+        let name = module + ".weight", weight = model.parameter(name)
+        return Ops.linear(x, weight: weight, bias: model.parameters[module + ".bias"],
+                          packed: model.packedParameter(name, input: x),
+                          adapters: adapters([module], widths: [weight.shape[0]]), rng: &rng)
     }
 
-    /// y + scale * B A dropout(x) when `module` has a LoRA adapter, else y (one fused op;
-    /// the dropout stream is the one `Ops.dropout` would draw).
-    func withLoRA(_ y: Variable, _ x: Variable, _ module: String) -> Variable {
-        guard let lora = model.adapters[module] else { return y }
-        return Ops.lowRankUpdate(y, x, a: lora.a, b: lora.b, scale: lora.scale,
-                                 dropout: training ? lora.dropout : 0, rng: &rng)
+    /// The LoRA terms of `modules`, whose outputs sit side by side with `widths` columns
+    /// (dropout only in training; masks are drawn from the backend's stream in module order,
+    /// as `Ops.dropout` would draw them).
+    func adapters(_ modules: [String], widths: [Int]) -> [LowRankAdapter] {
+        var offset = 0, out: [LowRankAdapter] = []
+        for (module, width) in zip(modules, widths) {
+            if let lora = model.adapters[module] {
+                out.append(LowRankAdapter(columns: offset..<(offset + width), a: lora.a, b: lora.b, scale: lora.scale,
+                                          dropout: training ? lora.dropout : 0))
+            }
+            offset += width
+        }
+        return out
     }
 
     /// Frozen q/k/v or gate/up base weights (PGD, probes, LoRA training, frozen evaluation)
-    /// run as one GEMM on the concatenated weight, forward and backward, and each module's
-    /// LoRA term is added to its slice; trainable base weights run one by one.
+    /// run as one GEMM on the concatenated weight, forward and backward, with each module's
+    /// LoRA term added to its columns in the same op; trainable base weights run one by one.
     func projections(_ x: Variable, _ modules: [String]) -> [Variable] {
         guard let fused = model.fusedProjection(modules) else { return modules.map { linear(x, $0) } }
         let y = Ops.linear(x, weight: Variable(fused.weight), bias: fused.bias.map { Variable($0) },
-                           packed: model.packedWeight(modules.joined(separator: "|"), fused.weight, input: x))
-        let parts = Ops.split(y, axis: -1, sizes: fused.widths)
-        return zip(parts, modules).map { withLoRA($0, x, $1) }
+                           packed: model.packedWeight(modules.joined(separator: "|"), fused.weight, input: x),
+                           adapters: adapters(modules, widths: fused.widths), rng: &rng)
+        return Ops.split(y, axis: -1, sizes: fused.widths)
     }
 
     func norm(_ x: Variable, _ module: String) -> Variable {

@@ -322,6 +322,29 @@ extension Ops {
         }
     }
 
+    /// x W^T + bias as a new tensor (W [out, in], through `packed` when given).
+    static func linearForward(_ x: Tensor, weight: Tensor, bias: Tensor?, packed: PackedMatrix?) -> Tensor {
+        let inF = weight.shape[1], outF = weight.shape[0]
+        if let bias { precondition(bias.count == outF, "linear: bias \(bias.shape) for \(outF) outputs") }
+        let rows = x.count / inF
+        var outShape = x.shape
+        outShape[outShape.count - 1] = outF
+        var y = Tensor(uninitialized: outShape)
+        let py = y.mutablePointer()
+        if let bias {
+            let pb = bias.basePointer
+            for r in 0..<rows { (py + r * outF).update(from: pb, count: outF) }
+        }
+        if let packed {
+            precondition(packed.rows == outF && packed.cols == inF, "linear: packed weight [\(packed.rows), \(packed.cols)] for \(weight.shape)")
+            packed.product(x: x.basePointer, m: rows, ldx: inF, y: py, ldy: outF, accumulate: bias != nil)
+        } else {
+            sgemm(transA: false, transB: true, m: rows, n: outF, k: inF, a: x.basePointer, lda: inF,
+                  b: weight.basePointer, ldb: inF, beta: bias == nil ? 0 : 1, c: py, ldc: outF)
+        }
+        return y
+    }
+
     /// Linear layer: x [..., In] times weight [Out, In] (PyTorch layout) plus bias [Out].
     /// `packed`, a packed copy of a frozen weight's value, computes the output and the
     /// gradient to x without OpenBLAS repacking the weight on every call.
@@ -329,23 +352,8 @@ extension Ops {
         precondition(weight.value.rank == 2 && x.shape.last == weight.shape[1] && weight.shape[1] > 0,
                      "linear: input \(x.shape) does not match weight \(weight.shape) ([out, in])")
         let inF = weight.shape[1], outF = weight.shape[0]
-        if let bias { precondition(bias.value.count == outF, "linear: bias \(bias.shape) for \(outF) outputs") }
         let rows = x.value.count / inF
-        var outShape = x.shape
-        outShape[outShape.count - 1] = outF
-        var y = Tensor(uninitialized: outShape)
-        let py = y.mutablePointer()
-        if let bias {
-            let pb = bias.value.basePointer
-            for r in 0..<rows { (py + r * outF).update(from: pb, count: outF) }
-        }
-        if let packed {
-            precondition(packed.rows == outF && packed.cols == inF, "linear: packed weight [\(packed.rows), \(packed.cols)] for \(weight.shape)")
-            packed.product(x: x.value.basePointer, m: rows, ldx: inF, y: py, ldy: outF, accumulate: bias != nil)
-        } else {
-            sgemm(transA: false, transB: true, m: rows, n: outF, k: inF, a: x.value.basePointer, lda: inF,
-                  b: weight.value.basePointer, ldb: inF, beta: bias == nil ? 0 : 1, c: py, ldc: outF)
-        }
+        let y = linearForward(x.value, weight: weight.value, bias: bias?.value, packed: packed)
         let inputs = bias.map { [x, weight, $0] } ?? [x, weight]
         guard Autograd.records(inputs) else { return Variable(y) }
         let vx = x.value, vw = weight.value

@@ -25,25 +25,51 @@ final class FusedVsCompositeTests: XCTestCase {
         }
     }
 
-    /// The fused LoRA update against dropout + two linears + addScaled, with the same
-    /// dropout stream (identical masks), with and without dropout, a power-of-two and an
-    /// rsLoRA-like scale, and a large input that splits the mask over threads.
-    func testLowRankUpdate() {
+    /// The linear layer with LoRA terms on column ranges against linear + split + (dropout,
+    /// two linears, addScaled) per adapted slice + concat, with the same dropout stream
+    /// (identical masks): with and without dropout and bias, a slice without an adapter,
+    /// a power-of-two and an rsLoRA-like scale, and a large input that splits the mask over
+    /// threads. Gradients of x, W, the bias and every A and B.
+    func testLinearWithAdapters() {
         var rng = SplitMix64(seed: 34)
-        for (rows, inF, outF, rank, p, scale) in [(7, 12, 9, 3, Float(0.3), Float(2)), (5, 8, 6, 2, 0, 0.7071),
-                                                  (600, 1100, 16, 4, 0.05, 1.5)] {
-            let y = randomTensor([rows, outF], &rng), x = randomTensor([rows, inF], &rng)
-            let a = randomTensor([rank, inF], &rng), b = randomTensor([outF, rank], &rng)
+        let cases: [(rows: Int, inF: Int, widths: [Int], adapted: [Bool], rank: Int, p: Float, scale: Float, bias: Bool)] = [
+            (7, 12, [5, 4], [true, true], 3, 0.3, 2, true), (5, 8, [6], [true], 2, 0, 0.7071, false),
+            (6, 9, [3, 5], [false, true], 2, 0.2, 1.25, true), (600, 1100, [16, 8], [true, true], 4, 0.05, 1.5, false)]
+        for c in cases {
+            let outF = c.widths.reduce(0, +)
+            var inputs = [randomTensor([c.rows, c.inF], &rng), randomTensor([outF, c.inF], &rng)]
+            if c.bias { inputs.append(randomTensor([outF], &rng)) }
+            for (w, on) in zip(c.widths, c.adapted) where on {
+                inputs += [randomTensor([c.rank, c.inF], &rng), randomTensor([w, c.rank], &rng)]
+            }
+            let first = c.bias ? 3 : 2
+            func adapterVariables(_ v: [Variable]) -> [(Range<Int>, Variable, Variable)?] {
+                var k = first, offset = 0
+                return zip(c.widths, c.adapted).map { w, on in
+                    defer { offset += w }
+                    guard on else { return nil }
+                    defer { k += 2 }
+                    return (offset..<(offset + w), v[k], v[k + 1])
+                }
+            }
             // The fused op puts the scale on the GEMMs' alpha, so sums round differently; with
             // 600 x 1100 inputs the B gradient reaches a few hundred (1e-5 relative).
-            compare("lowRankUpdate \(rows)x\(inF) p \(p) scale \(scale)", [y, x, a, b],
-                    tolerance: rows > 100 ? 3e-3 : 2e-5, fused: { v in
+            compare("linear+LoRA \(c.rows)x\(c.inF) \(c.widths) p \(c.p) scale \(c.scale)", inputs,
+                    tolerance: c.rows > 100 ? 3e-3 : 2e-5, fused: { v in
                 var r = SplitMix64(seed: 77)
-                return Ops.lowRankUpdate(v[0], v[1], a: v[2], b: v[3], scale: scale, dropout: p, rng: &r)
+                let adapters = adapterVariables(v).compactMap { $0 }.map {
+                    LowRankAdapter(columns: $0.0, a: $0.1, b: $0.2, scale: c.scale, dropout: c.p)
+                }
+                return Ops.linear(v[0], weight: v[1], bias: c.bias ? v[2] : nil, adapters: adapters, rng: &r)
             }, composite: { v in
                 var r = SplitMix64(seed: 77)
-                let xin = p > 0 ? Ops.dropout(v[1], p: p, rng: &r) : v[1]
-                return Ops.addScaled(v[0], Ops.linear(Ops.linear(xin, weight: v[2]), weight: v[3]), scale: scale)
+                let y = Ops.linear(v[0], weight: v[1], bias: c.bias ? v[2] : nil)
+                let parts = Ops.split(y, axis: -1, sizes: c.widths)
+                return Ops.concat(zip(parts, adapterVariables(v)).map { part, ad in
+                    guard let ad else { return part }
+                    let xin = c.p > 0 ? Ops.dropout(v[0], p: c.p, rng: &r) : v[0]
+                    return Ops.addScaled(part, Ops.linear(Ops.linear(xin, weight: ad.1), weight: ad.2), scale: c.scale)
+                }, axis: -1)
             })
         }
         // The generator ends where Ops.dropout leaves it, and masks drawn in parallel equal a
@@ -56,9 +82,10 @@ final class FusedVsCompositeTests: XCTestCase {
         XCTAssertEqual(big.scalars, sequential)
         XCTAssertEqual(r1.next(), r2.next())
         var r3 = SplitMix64(seed: 9), r4 = SplitMix64(seed: 9)
-        _ = Ops.lowRankUpdate(Variable(Tensor(zeros: [3, 2])), Variable(Tensor(zeros: [3, 4])),
-                              a: Variable(Tensor(zeros: [1, 4])), b: Variable(Tensor(zeros: [2, 1])),
-                              scale: 1, dropout: 0.1, rng: &r3)
+        let a = LowRankAdapter(columns: 0..<2, a: Variable(Tensor(zeros: [1, 4])), b: Variable(Tensor(zeros: [2, 1])),
+                               scale: 1, dropout: 0.1)
+        _ = Ops.linear(Variable(Tensor(zeros: [3, 4])), weight: Variable(Tensor(zeros: [2, 4])), adapters: [a, a], rng: &r3)
+        _ = Ops.dropout(Variable(Tensor(zeros: [3, 4])), p: 0.1, rng: &r4)
         _ = Ops.dropout(Variable(Tensor(zeros: [3, 4])), p: 0.1, rng: &r4)
         XCTAssertEqual(r3.next(), r4.next())
     }
