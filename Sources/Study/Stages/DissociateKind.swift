@@ -17,7 +17,7 @@ import Pipeline
 public struct DissociateKind: StageKind {
     public init() {}
     public var name: String { "dissociate" }
-    public var version: String { "1" }
+    public var version: String { "2" }  // 2: one-pass cross-entropy backward, LoRA terms in the linear op (rounding)
 
     public var paramsSchema: ParamsSchema {
         ParamsSchema([

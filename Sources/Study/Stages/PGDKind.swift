@@ -12,7 +12,7 @@ import Pipeline
 public struct PGDKind: StageKind {
     public init() {}
     public var name: String { "pgd" }
-    public var version: String { "2" }  // 2: prompts attacked in batches (batch_size)
+    public var version: String { "3" }  // 2: prompts attacked in batches (batch_size); 3: fused head + NLL (rounding)
 
     public var paramsSchema: ParamsSchema {
         ParamsSchema([
