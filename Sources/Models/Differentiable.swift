@@ -271,8 +271,7 @@ extension TransformerModel {
             if let cap { logits = Ops.softcap(logits, cap: cap) }
             out.logits = logits
             if let targets = options.lossTargets {
-                out.loss = Ops.crossEntropy(logits: logits, targets: targets)
-                out.rowLosses = zip(Kernels.targetLogProbabilities(logits.value, targets: targets), targets).map { $1 == -100 ? 0 : -$0 }
+                (out.loss, out.rowLosses) = Ops.crossEntropyWithRowNLL(logits: logits, targets: targets)
             }
         }
     }

@@ -62,15 +62,22 @@ extension Ops {
     /// Mean cross-entropy of logits [N, V] against class targets [N], skipping rows whose
     /// target is `ignoreIndex` (PyTorch semantics; returns 0 when every row is ignored).
     public static func crossEntropy(logits: Variable, targets: [Int], ignoreIndex: Int = -100) -> Variable {
+        crossEntropyWithRowNLL(logits: logits, targets: targets, ignoreIndex: ignoreIndex).loss
+    }
+
+    /// `crossEntropy` and each row's NLL (0 for ignored rows), from one pass over the logits.
+    public static func crossEntropyWithRowNLL(logits: Variable, targets: [Int], ignoreIndex: Int = -100)
+        -> (loss: Variable, rowNLL: [Float]) {
         let v = logits.shape.last ?? 1, n = logits.value.count / Swift.max(v, 1)
         let (lp, lse) = Kernels.targetLogProbabilitiesAndNormalizers(logits.value, targets: targets, ignoreIndex: ignoreIndex)
         let count = targets.reduce(0) { $0 + ($1 == ignoreIndex ? 0 : 1) }
         var total: Double = 0
         for x in lp { total -= Double(x) }
         let y = Tensor(scalar: count == 0 ? 0 : Float(total / Double(count)))
-        guard Autograd.records(logits) else { return Variable(y) }
+        let rowNLL = lp.map { -$0 }
+        guard Autograd.records(logits) else { return (Variable(y), rowNLL) }
         let vl = logits.value
-        return Variable(y, parents: [logits]) { g, _ in
+        return (Variable(y, parents: [logits]) { g, _ in
             guard count > 0 else { return [Tensor(zeros: vl.shape)] }
             // Every row is written below (ignored rows with zeros), so no zero fill first.
             var dx = Tensor(uninitialized: vl.shape)
@@ -93,7 +100,7 @@ extension Ops {
                 }
             }
             return [dx]
-        }
+        }, rowNLL)
     }
 
     /// Token-wise KL(p_ref || p) between softmax(referenceLogits) and softmax(logits), summed

@@ -107,6 +107,15 @@ final class InterventionTests: XCTestCase {
             }
             let d = maxAbsDiff(try XCTUnwrap(a2.grad), try XCTUnwrap(a1.grad))
             XCTAssertLessThanOrEqual(d, 1e-6, "\(name): addend gradient max abs diff \(d)")
+            // A trainable head takes the logits path and reports the same values.
+            model.setTrainable()
+            let a3 = Variable(addendT, requiresGrad: true)
+            let unfused = model.forwardFromNLL(state, addend: a3, logitRows: rows, targets: targets)
+            unfused.loss.backward()
+            XCTAssertEqual(unfused.loss.item, reference.item, accuracy: 1e-5 * max(1, abs(reference.item)), "\(name) trainable head")
+            for i in rows.indices { XCTAssertEqual(unfused.rowNLL[i], fused.rowNLL[i], accuracy: 1e-4, "\(name) trainable head row \(i)") }
+            let d3 = maxAbsDiff(try XCTUnwrap(a3.grad), try XCTUnwrap(a1.grad))
+            XCTAssertLessThanOrEqual(d3, 1e-6, "\(name): trainable head, addend gradient max abs diff \(d3)")
         }
     }
 
