@@ -25,10 +25,7 @@ extension Kernels {
         precondition(weight.rank == 2 && x.rank >= 1 && x.shape[x.rank - 1] == weight.shape[1],
                      "linearCrossEntropy: x \(x.shape) does not fit the head weight \(weight.shape)")
         let v = weight.shape[0], d = weight.shape[1], r = x.count / Swift.max(d, 1)
-        precondition(targets.count == r, "linearCrossEntropy: \(targets.count) targets for \(r) rows")
-        for t in targets where t != ignoreIndex {
-            precondition(t >= 0 && t < v, "target \(t) outside vocabulary 0..<\(v)")
-        }
+        checkTargets(targets, rows: r, vocabulary: v, ignoreIndex: ignoreIndex, caller: "linearCrossEntropy")
         var nll = [Float](repeating: 0, count: r)
         var dx = Tensor(zeros: x.shape)
         let live = (0..<r).filter { targets[$0] != ignoreIndex }
@@ -141,8 +138,10 @@ extension Kernels {
                 if state.max[at] > -.infinity {
                     let f = Foundation.exp(state.max[at] - m)
                     state.sum[at] *= f
-                    let gr = state.grad + at * d
-                    for j in 0..<d { gr[j] *= f }
+                    if gradient {
+                        let gr = state.grad + at * d
+                        for j in 0..<d { gr[j] *= f }
+                    }
                 }
                 state.max[at] = m
             }

@@ -11,14 +11,19 @@ extension Kernels {
         targetLogProbabilitiesAndNormalizers(logits, targets: targets, ignoreIndex: ignoreIndex).logProbabilities
     }
 
+    /// One target per row, each inside the vocabulary or equal to `ignoreIndex`.
+    static func checkTargets(_ targets: [Int], rows: Int, vocabulary v: Int, ignoreIndex: Int, caller: String) {
+        precondition(targets.count == rows, "\(caller): \(targets.count) targets for \(rows) rows")
+        for t in targets where t != ignoreIndex {
+            precondition(t >= 0 && t < v, "target \(t) outside vocabulary 0..<\(v)")
+        }
+    }
+
     /// `targetLogProbabilities` and each row's log-sum-exp (0 for ignored rows).
     static func targetLogProbabilitiesAndNormalizers(_ logits: Tensor, targets: [Int], ignoreIndex: Int = -100)
         -> (logProbabilities: [Float], logSumExp: [Float]) {
         let v = logits.shape.last ?? 1, n = logits.count / Swift.max(v, 1)
-        precondition(targets.count == n, "targetLogProbabilities: \(targets.count) targets for \(n) rows")
-        for t in targets where t != ignoreIndex {
-            precondition(t >= 0 && t < v, "target \(t) outside vocabulary 0..<\(v)")
-        }
+        checkTargets(targets, rows: n, vocabulary: v, ignoreIndex: ignoreIndex, caller: "targetLogProbabilities")
         let pl = logits.basePointer
         var out = [Float](repeating: 0, count: n), norms = [Float](repeating: 0, count: n)
         out.withUnsafeMutableBufferPointer { po in norms.withUnsafeMutableBufferPointer { pn in
