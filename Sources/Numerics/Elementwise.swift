@@ -58,6 +58,22 @@ extension Kernels {
 
     /// Elementwise `a op b` with broadcasting.
     public static func binary(_ a: Tensor, _ b: Tensor, _ op: BinaryOp) -> Tensor {
+        if a.shape == b.shape {
+            // Same shapes: one plain loop per op. Through `broadcastMap` the parallel chunks
+            // called the operator closure once per element (not inlined across the worker
+            // hand-off): 7 GB/s on two threads against 36 GB/s serial at 2^20 floats.
+            var out = Tensor(uninitialized: a.shape)
+            let po = out.mutablePointer(), pa = a.basePointer, pb = b.basePointer
+            Threading.parallelChunks(out.count) { r in
+                switch op {
+                case .add: for i in r { po[i] = pa[i] + pb[i] }
+                case .sub: for i in r { po[i] = pa[i] - pb[i] }
+                case .mul: for i in r { po[i] = pa[i] * pb[i] }
+                case .div: for i in r { po[i] = pa[i] / pb[i] }
+                }
+            }
+            return out
+        }
         switch op {
         case .add: return broadcastMap(a, b) { $0 + $1 }
         case .sub: return broadcastMap(a, b) { $0 - $1 }

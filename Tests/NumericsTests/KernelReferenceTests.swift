@@ -62,6 +62,19 @@ final class KernelReferenceTests: XCTestCase {
         let rowsBias = Kernels.add(a.rows(0..<big).reshaped([big >> 9, 1 << 9]), b.rows(0..<(1 << 9)))
         let pr = rowsBias.scalars
         for i in stride(from: 0, to: big, by: 4093) { XCTAssertEqual(pr[i], 0.5 + pb[i % 512]) }
+        // Every same-shape operator on the parallel path, every element against the scalar formula.
+        var rng = SplitMix64(seed: 11)
+        let x = Tensor.randomUniform(shape: [n], low: -2, high: 2, rng: &rng)
+        let y = Tensor.randomUniform(shape: [n], low: 0.5, high: 3, rng: &rng)
+        let px = x.scalars, py = y.scalars
+        let cases: [(BinaryOp, (Float, Float) -> Float)] = [(.add, { $0 + $1 }), (.sub, { $0 - $1 }), (.mul, { $0 * $1 }),
+                                                             (.div, { $0 / $1 })]
+        for (op, f) in cases {
+            let got = Kernels.binary(x, y, op).scalars
+            var bad = 0
+            for i in 0..<n where got[i] != f(px[i], py[i]) { bad += 1 }
+            XCTAssertEqual(bad, 0, "\(op): \(bad) elements differ from the scalar formula")
+        }
     }
 
     func testReductionsAndSoftmax() {
