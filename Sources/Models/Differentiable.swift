@@ -38,9 +38,10 @@ public struct DifferentiableOptions {
     /// `.all` ([N, V]), `.rows(r)` ([R, V]), `.last` ([B, V]) or `.none`.
     public var logits: LogitsMode = .all
     /// Targets of the logit rows (one per row of `logits`, -100 to skip one): the output's
-    /// `loss` is then their mean token NLL and `rowLosses` each row's NLL. With a frozen LM
-    /// head the head and the loss run as one pass over its weight
-    /// (`Ops.linearCrossEntropy`) and no logits are returned.
+    /// `loss` is then their mean token NLL and `rowLosses` each row's NLL, and no logits are
+    /// stored or returned: a frozen LM head on at most `TransformerModel.onePassHeadRows`
+    /// rows runs with the loss as one pass over its weight, more rows (or a trainable head)
+    /// a chunk of rows at a time (`Ops.linearCrossEntropy`).
     public var lossTargets: [Int]? = nil
     public var interventions: [DeltaIntervention] = []
     /// LoRA dropout active.
@@ -94,6 +95,10 @@ extension TransformerModel {
         }
         return PrefixState(batch: batch, positions: positions, layer: layer, hidden: x)
     }
+
+    /// Rows up to which a frozen LM head with `lossTargets` reads its weight once for all
+    /// rows (the one-pass kernel's 4 x 2 row tiles); more rows go through sgemm in chunks.
+    static let onePassHeadRows = 64
 
     /// Runs the blocks after `state.layer` on `state.hidden + delta` (delta on `deltaPositions`,
     /// default all) with autodiff, then the final norm and the LM head at `logitRows`
@@ -261,18 +266,21 @@ extension TransformerModel {
             }
             let head = spec.lmHead + ".weight"
             let cap = config.finalLogitSoftcap.map { Float($0) }
-            if let targets = options.lossTargets, !parameter(head).requiresGrad {
-                let (loss, rowNLL) = Ops.linearCrossEntropy(rows, weight: parameter(head).value, softcap: cap, targets: targets)
-                out.loss = loss
-                out.rowLosses = rowNLL
+            if let targets = options.lossTargets {
+                // The head and the loss without stored logits: a frozen head on a few rows
+                // (PGD's targets) in one pass over its weight; otherwise (training) a chunk of
+                // rows at a time, with the head weight's gradient when it is trainable.
+                let weight = parameter(head)
+                if !weight.requiresGrad && rows.shape[0] <= Self.onePassHeadRows {
+                    (out.loss, out.rowLosses) = Ops.linearCrossEntropy(rows, weight: weight.value, softcap: cap, targets: targets)
+                } else {
+                    (out.loss, out.rowLosses) = Ops.linearCrossEntropy(rows, weight: weight, softcap: cap, targets: targets)
+                }
                 return
             }
             var logits = Ops.linear(rows, weight: parameter(head), packed: packedParameter(head, input: rows))
             if let cap { logits = Ops.softcap(logits, cap: cap) }
             out.logits = logits
-            if let targets = options.lossTargets {
-                (out.loss, out.rowLosses) = Ops.crossEntropyWithRowNLL(logits: logits, targets: targets)
-            }
         }
     }
 }

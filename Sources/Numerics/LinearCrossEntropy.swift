@@ -247,3 +247,145 @@ extension Ops {
         }, nll)
     }
 }
+
+// MARK: - Many rows: chunks of rows through sgemm, for training
+
+extension Kernels {
+    /// Rows per chunk of `chunkedLinearCrossEntropy`: 128 rows of logits (25 MB at
+    /// V = 49152) instead of the whole batch's [R, V] logits and their gradient.
+    static let headRowChunk = 128
+
+    /// For x [R, D] and W [V, D]: each row's NLL of `targets[r]` under
+    /// softmax(softcap?(x W^T)) (0 for rows whose target is `ignoreIndex`), and the
+    /// gradients of sum_r rowWeight * NLL_r with respect to x ([R, D], when `needX`) and W
+    /// ([V, D], when `needW`). Rows are taken `headRowChunk` at a time: a chunk's logits
+    /// (sgemm), its log-sum-exp and NLLs, its logit gradient in place
+    /// (rowWeight * (softmax - onehot) * dsoftcap), then dx_chunk = G W and dW += G^T x_chunk.
+    /// Only one chunk's logits exist at a time. For a training step's many rows; few rows
+    /// with a frozen W go through `linearCrossEntropy`, which reads W once.
+    public static func chunkedLinearCrossEntropy(x: Tensor, weight: Tensor, softcap: Float?, targets: [Int],
+                                                 ignoreIndex: Int = -100, rowWeight: Float, needX: Bool,
+                                                 needW: Bool) -> (nll: [Float], dx: Tensor?, dw: Tensor?) {
+        precondition(weight.rank == 2 && x.rank >= 1 && x.shape[x.rank - 1] == weight.shape[1],
+                     "chunkedLinearCrossEntropy: x \(x.shape) does not fit the head weight \(weight.shape)")
+        let v = weight.shape[0], d = weight.shape[1], r = x.count / Swift.max(d, 1)
+        checkTargets(targets, rows: r, vocabulary: v, ignoreIndex: ignoreIndex, caller: "chunkedLinearCrossEntropy")
+        var nll = [Float](repeating: 0, count: r)
+        // dx starts at zero (chunks without a target are never written); dW is written by the
+        // first chunk with a target and zeroed only if there is none.
+        var dx: Tensor? = nil, dw: Tensor? = nil
+        var pdx: UnsafeMutablePointer<Float>? = nil, pdw: UnsafeMutablePointer<Float>? = nil
+        if needX { var t = Tensor(zeros: x.shape); pdx = t.mutablePointer(); dx = t }
+        if needW { var t = Tensor(uninitialized: weight.shape); pdw = t.mutablePointer(); dw = t }
+        let px = x.basePointer, pw = weight.basePointer
+        var wroteW = false
+        defer { if let pdw, !wroteW { pdw.update(repeating: 0, count: v * d) } }
+        guard r > 0, v > 0, d > 0 else { return (nll, dx, dw) }
+        let gradient = needX || needW
+        var logits = Tensor(uninitialized: [Swift.min(r, headRowChunk), v])
+        let pl = logits.mutablePointer()
+        var r0 = 0
+        while r0 < r {
+            let c = Swift.min(headRowChunk, r - r0)
+            let chunkTargets = Array(targets[r0..<(r0 + c)])
+            guard chunkTargets.contains(where: { $0 != ignoreIndex }) else { r0 += c; continue }
+            sgemm(transA: false, transB: true, m: c, n: v, k: d, a: px + r0 * d, lda: d, b: pw, ldb: d, c: pl, ldc: v)
+            if let cap = softcap {
+                Threading.parallelChunks(c * v, costPerItem: transcendentalCost) { range in
+                    for i in range { pl[i] = cap * Foundation.tanh(pl[i] / cap) }
+                }
+            }
+            let (lp, lse) = targetLogProbabilitiesAndNormalizers(logits.rows(0..<c), targets: chunkTargets,
+                                                                 ignoreIndex: ignoreIndex)
+            for i in 0..<c { nll[r0 + i] = -lp[i] }
+            if gradient {
+                // In place, as crossEntropy's and softcap's backward passes compose it:
+                // G = (rowWeight * exp(l - lse) - rowWeight [v = target]) * (1 - (l / cap)^2).
+                Threading.parallelChunks(c, costPerItem: v * 8) { rows in
+                    var slope = [Float](repeating: 1, count: softcap == nil ? 0 : v)
+                    for i in rows {
+                        let row = pl + i * v, t = chunkTargets[i]
+                        guard t != ignoreIndex else { row.update(repeating: 0, count: v); continue }
+                        if let cap = softcap {
+                            for j in 0..<v { let y = row[j] / cap; slope[j] = 1 - y * y }
+                        }
+                        if lse[i].isFinite {
+                            VectorMath.shiftedExp(row, row, v, shift: lse[i], scale: rowWeight)
+                        } else {
+                            softmaxRow(row, row, v)
+                            for j in 0..<v { row[j] *= rowWeight }
+                        }
+                        row[t] -= rowWeight
+                        if softcap != nil { for j in 0..<v { row[j] *= slope[j] } }
+                    }
+                }
+                if let pdx {
+                    sgemm(transA: false, transB: false, m: c, n: d, k: v, a: pl, lda: v, b: pw, ldb: d, c: pdx + r0 * d, ldc: d)
+                }
+                if let pdw {
+                    sgemm(transA: true, transB: false, m: v, n: d, k: c, a: pl, lda: v, b: px + r0 * d, ldb: d,
+                          beta: wroteW ? 1 : 0, c: pdw, ldc: d)
+                    wroteW = true
+                }
+            }
+            r0 += c
+        }
+        return (nll, dx, dw)
+    }
+}
+
+extension Ops {
+    /// Mean token NLL of softcap?(x W^T) against `targets` (rows whose target is
+    /// `ignoreIndex` skipped), with gradients to x and to W as far as each records one:
+    /// `Kernels.chunkedLinearCrossEntropy` computes the loss and both gradients in the
+    /// forward pass, a chunk of rows at a time, so the [R, V] logits and their gradient are
+    /// never stored (200 MB for a SmolLM2 training step of 512 rows); the backward only
+    /// scales them by the upstream gradient. Equals
+    /// `crossEntropy(logits: softcap(linear(x, W)), targets:)` up to float rounding. Also
+    /// returns each row's NLL (0 for ignored rows). Run the backward once per graph: it
+    /// hands its stored gradients over instead of copying them.
+    public static func linearCrossEntropy(_ x: Variable, weight: Variable, softcap: Float? = nil, targets: [Int],
+                                          ignoreIndex: Int = -100) -> (loss: Variable, rowNLL: [Float]) {
+        let needX = Autograd.records(x), needW = Autograd.records(weight)
+        let count = targets.reduce(0) { $0 + ($1 == ignoreIndex ? 0 : 1) }
+        let (nll, dx, dw) = Kernels.chunkedLinearCrossEntropy(
+            x: x.value, weight: weight.value, softcap: softcap, targets: targets, ignoreIndex: ignoreIndex,
+            rowWeight: count == 0 ? 0 : 1 / Float(count), needX: needX, needW: needW)
+        var total: Double = 0
+        for value in nll { total += Double(value) }
+        let y = Tensor(scalar: count == 0 ? 0 : Float(total / Double(count)))
+        guard needX || needW else { return (Variable(y), nll) }
+        let stored = StoredGradients(dx, dw)
+        return (Variable(y, parents: [x, weight]) { g, needs in
+            let (gx, gw) = stored.take()
+            let s = g.item
+            return [needs[0] ? gx.map { scaledInPlace($0, s) } : nil, needs[1] ? gw.map { scaledInPlace($0, s) } : nil]
+        }, nll)
+    }
+
+    /// x * s, in place when x's storage is not shared.
+    static func scaledInPlace(_ x: Tensor, _ s: Float) -> Tensor {
+        guard s != 1 else { return x }
+        var y = x
+        let p = y.mutablePointer(), n = y.count
+        Threading.parallelChunks(n) { range in for i in range { p[i] *= s } }
+        return y
+    }
+}
+
+/// Gradients computed in a forward pass, handed over once to the backward (so the
+/// parameter's gradient does not share storage with the tape and later accumulation does
+/// not copy it).
+private final class StoredGradients: @unchecked Sendable {
+    // @unchecked: set once in init and taken once by the backward on the calling thread.
+    private var dx: Tensor?, dw: Tensor?
+    private var taken = false
+    init(_ dx: Tensor?, _ dw: Tensor?) { self.dx = dx; self.dw = dw }
+
+    func take() -> (Tensor?, Tensor?) {
+        precondition(!taken, "Ops.linearCrossEntropy: backward ran twice on one graph; build the loss again")
+        taken = true
+        defer { dx = nil; dw = nil }
+        return (dx, dw)
+    }
+}

@@ -17,7 +17,10 @@ enum TrainBench {
         var length = 256
         var steps = 3
         var checkpointing = true
-        var keptBlocks = 12
+        var keptBlocks = 19
+        /// The LM head and loss as SFT runs them (chunks of rows, no stored logits), or
+        /// composed (logits, then cross-entropy) with `--composed-head`.
+        var fusedHead = true
         var json = false
     }
 
@@ -27,15 +30,18 @@ enum TrainBench {
     /// eager baseline does not checkpoint either).
     static func run(_ argv: [String], lora: Bool) throws -> Int32 {
         let args = try Arguments(argv, valued: ["--steps", "--batch", "--length", "--repeats", "--keep-blocks"],
-                                 knownFlags: ["--json", "--no-checkpointing", "--checkpointing"])
+                                 knownFlags: ["--json", "--no-checkpointing", "--checkpointing", "--composed-head"])
         var o = Options(lora: lora)
         o.steps = try args.int("--steps") ?? args.int("--repeats") ?? 3
         o.batch = try args.int("--batch") ?? 2
         o.length = try args.int("--length") ?? 256
         o.checkpointing = args.flag("--checkpointing") || (!lora && !args.flag("--no-checkpointing"))
-        // 12 of the 30 blocks skip recomputation by default: the most that keeps full
-        // fine-tuning under the 3 GB goal at batch 2 x 256 (2.94 GB measured).
-        o.keptBlocks = try args.int("--keep-blocks") ?? 12
+        // 19 of the 30 blocks skip recomputation by default: the most that keeps full
+        // fine-tuning under the 3 GB goal at batch 2 x 256 (2.93 GB measured; each kept block
+        // costs about 27 MB). With the composed head (200 MB of logits and their gradient)
+        // it was 12 (2.94 GB).
+        o.keptBlocks = try args.int("--keep-blocks") ?? 19
+        o.fusedHead = !args.flag("--composed-head")
         o.json = args.flag("--json")
         return try measure(o)
     }
@@ -71,7 +77,8 @@ enum TrainBench {
         let rows = (0..<o.batch).map { _ in (0..<o.length).map { _ in rng.nextInt(below: c.vocabSize) } }
         let batch = TokenBatch(ids: rows)
         let targets = TransformerModel.nextTokenTargets(batch)
-        let options = DifferentiableOptions(training: true, seed: 4, checkpointing: o.checkpointing, keptBlocks: o.keptBlocks)
+        var options = DifferentiableOptions(training: true, seed: 4, checkpointing: o.checkpointing, keptBlocks: o.keptBlocks)
+        if o.fusedHead { options.lossTargets = targets }
         var losses: [Float] = []
         var cpu: [Double] = []
         func step() throws -> Double {
@@ -79,6 +86,7 @@ enum TrainBench {
             let cpuStart = cpuSeconds()
             defer { cpu.append(cpuSeconds() - cpuStart) }
             let loss = try model.trainingBackward(batch, options: options) { out in
+                if let loss = out.loss { return loss }
                 guard let logits = out.logits else { preconditionFailure("bench: no logits") }
                 return Ops.crossEntropy(logits: logits, targets: targets)
             }
@@ -99,7 +107,7 @@ enum TrainBench {
         if o.json {
             let obj: [String: Any] = [
                 "benchmark": name, "threads": Threading.blasThreads, "batch": o.batch, "length": o.length,
-                "checkpointing": o.checkpointing, "kept_blocks": o.keptBlocks, "trainable_parameters": trainable, "warmup_seconds": warm,
+                "checkpointing": o.checkpointing, "kept_blocks": o.keptBlocks, "fused_head": o.fusedHead, "trainable_parameters": trainable, "warmup_seconds": warm,
                 "step_seconds": times, "median_step_seconds": median, "tokens_per_second": tokens / median,
                 "peak_rss_bytes": rss, "losses": losses.map(Double.init), "cpu_seconds": measuredCPU,
                 "median_cpu_seconds": medianCPU, "tokens_per_cpu_second": tokens / medianCPU,
@@ -108,7 +116,7 @@ enum TrainBench {
                let s = String(data: data, encoding: .utf8) { print(s) }
         } else {
             print("bench \(name): SmolLM2-135M architecture (random weights), batch \(o.batch) x \(o.length), "
-                  + "threads \(Threading.blasThreads), checkpointing \(o.checkpointing) (last \(o.checkpointing ? o.keptBlocks : 0) blocks kept), trainable \(trainable)")
+                  + "threads \(Threading.blasThreads), checkpointing \(o.checkpointing) (last \(o.checkpointing ? o.keptBlocks : 0) blocks kept), head \(o.fusedHead ? "fused" : "composed"), trainable \(trainable)")
             print(String(format: "warm-up step %.2f s; steps %@", warm, times.map { String(format: "%.2f", $0) }.joined(separator: " ")))
             print(String(format: "median step %.3f s -> %.1f tokens/s; CPU %.1f s/step -> %.1f tokens per CPU-second; peak RSS %.2f GB; losses %@",
                          median, tokens / median, medianCPU, tokens / medianCPU, Double(rss) / 1e9, losses.map { String(format: "%.4f", $0) }.joined(separator: " ")))

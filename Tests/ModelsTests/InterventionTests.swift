@@ -107,11 +107,19 @@ final class InterventionTests: XCTestCase {
             }
             let d = maxAbsDiff(try XCTUnwrap(a2.grad), try XCTUnwrap(a1.grad))
             XCTAssertLessThanOrEqual(d, 1e-6, "\(name): addend gradient max abs diff \(d)")
-            // A trainable head takes the logits path and reports the same values.
+            // A trainable head takes the row-chunk path (with the head's gradient) and reports the
+            // same values; its head gradient matches the logits path's.
             model.setTrainable()
+            let head = model.parameter(model.spec.lmHead + ".weight")
+            let a4 = Variable(addendT, requiresGrad: true)
+            Ops.crossEntropy(logits: model.forwardFrom(state, addend: a4, logitRows: rows), targets: targets).backward()
+            let headReference = try XCTUnwrap(head.grad)
+            model.trainableParameters.forEach { $0.variable.zeroGrad() }
             let a3 = Variable(addendT, requiresGrad: true)
             let unfused = model.forwardFromNLL(state, addend: a3, logitRows: rows, targets: targets)
             unfused.loss.backward()
+            let dHead = maxAbsDiff(try XCTUnwrap(head.grad), headReference)
+            XCTAssertLessThanOrEqual(dHead, 1e-6, "\(name): trainable head, head weight gradient max abs diff \(dHead)")
             XCTAssertEqual(unfused.loss.item, reference.item, accuracy: 1e-5 * max(1, abs(reference.item)), "\(name) trainable head")
             for i in rows.indices { XCTAssertEqual(unfused.rowNLL[i], fused.rowNLL[i], accuracy: 1e-4, "\(name) trainable head row \(i)") }
             let d3 = maxAbsDiff(try XCTUnwrap(a3.grad), try XCTUnwrap(a1.grad))

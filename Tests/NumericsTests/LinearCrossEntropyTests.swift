@@ -74,4 +74,77 @@ final class LinearCrossEntropyTests: XCTestCase {
         loss.backward()
         XCTAssertEqual(x.grad?.scalars ?? [], Array(repeating: 0, count: 6))
     }
+
+    // MARK: Trainable head, chunks of rows (training)
+
+    /// `Ops.linearCrossEntropy(_:weight: Variable)` against linear + soft-cap + crossEntropy:
+    /// loss, row NLLs, dx and dW under an upstream scale, over several row chunks (one whose
+    /// rows are all ignored), with and without the cap, on 1 and 2 threads.
+    private func checkTrainable(rows: Int, width: Int, vocab: Int, softcap: Float?, ignored: Set<Int>, needX: Bool = true,
+                                file: StaticString = #filePath, line: UInt = #line) {
+        var rng = SplitMix64(seed: UInt64(rows * 7 + vocab))
+        let x = randomTensor([rows, width], &rng, low: -2, high: 2)
+        let w = randomTensor([vocab, width], &rng)
+        let targets = (0..<rows).map { ignored.contains($0) ? -100 : rng.nextInt(below: vocab) }
+        let name = "trainable R \(rows) V \(vocab) cap \(softcap.map { "\($0)" } ?? "none") needX \(needX)"
+
+        let xf = Variable(x, requiresGrad: needX), wf = Variable(w, requiresGrad: true)
+        let (loss, rowNLL) = Ops.linearCrossEntropy(xf, weight: wf, softcap: softcap, targets: targets)
+        Ops.scale(loss, by: 0.37).backward()
+
+        let xc = Variable(x, requiresGrad: needX), wc = Variable(w, requiresGrad: true)
+        var logits = Ops.linear(xc, weight: wc)
+        if let softcap { logits = Ops.softcap(logits, cap: softcap) }
+        let (reference, referenceNLL) = Ops.crossEntropyWithRowNLL(logits: logits, targets: targets)
+        Ops.scale(reference, by: 0.37).backward()
+
+        XCTAssertEqual(loss.item, reference.item, accuracy: 1e-5 * Swift.max(1, abs(reference.item)), name, file: file, line: line)
+        for r in 0..<rows {
+            XCTAssertEqual(rowNLL[r], referenceNLL[r], accuracy: 2e-5 * Swift.max(1, abs(referenceNLL[r])),
+                           "\(name): row \(r) NLL", file: file, line: line)
+        }
+        func compare(_ got: Tensor?, _ want: Tensor?, _ what: String) {
+            guard let got, let want else { return XCTFail("\(name): no \(what) gradient", file: file, line: line) }
+            let diff = zip(got.scalars, want.scalars).map { abs($0 - $1) }.max() ?? 0
+            let size = want.scalars.map(abs).max() ?? 0
+            XCTAssertGreaterThan(size, 0, "\(name): \(what) gradient is zero", file: file, line: line)
+            XCTAssertLessThanOrEqual(diff, 1e-5 * Swift.max(1, size), "\(name): \(what) max difference \(diff)", file: file, line: line)
+        }
+        compare(wf.grad, wc.grad, "dW")
+        if needX {
+            compare(xf.grad, xc.grad, "dx")
+            for r in ignored {
+                XCTAssertTrue(xf.grad?.scalars[(r * width)..<((r + 1) * width)].allSatisfy { $0 == 0 } ?? false,
+                              "\(name): ignored row \(r) got a gradient", file: file, line: line)
+            }
+        } else {
+            XCTAssertNil(xf.grad, "\(name): x does not record a gradient", file: file, line: line)
+        }
+    }
+
+    func testTrainableHeadInRowChunksMatchesComposed() {
+        let saved = Threading.kernelThreads
+        defer { Threading.kernelThreads = saved }
+        let chunk = Kernels.headRowChunk
+        // Three chunks; the second has only ignored rows and is skipped.
+        let rows = 2 * chunk + 9
+        let ignored = Set([0, 5, rows - 1]).union(chunk..<(2 * chunk))
+        for threads in [1, 2] {
+            Threading.kernelThreads = threads
+            checkTrainable(rows: rows, width: 24, vocab: 301, softcap: nil, ignored: ignored)
+            checkTrainable(rows: rows, width: 24, vocab: 301, softcap: 2.5, ignored: ignored)
+        }
+        checkTrainable(rows: 7, width: 16, vocab: 50, softcap: nil, ignored: [3], needX: false)
+    }
+
+    func testTrainableHeadAllRowsIgnoredAndSingleBackward() {
+        let x = Variable(Tensor(shape: [2, 3], data: [1, 2, 3, 4, 5, 6]), requiresGrad: true)
+        let w = Variable(Tensor(shape: [4, 3], data: Array(repeating: 0.5, count: 12)), requiresGrad: true)
+        let (loss, nll) = Ops.linearCrossEntropy(x, weight: w, targets: [-100, -100])
+        XCTAssertEqual(loss.item, 0)
+        XCTAssertEqual(nll, [0, 0])
+        loss.backward()
+        XCTAssertEqual(x.grad?.scalars ?? [], Array(repeating: 0, count: 6))
+        XCTAssertEqual(w.grad?.scalars ?? [], Array(repeating: 0, count: 12))
+    }
 }

@@ -18,7 +18,8 @@ import Pipeline
 public struct SFTKind: StageKind {
     public init() {}
     public var name: String { "sft" }
-    public var version: String { "2" }  // 2: one-pass cross-entropy backward, LoRA terms in the linear op (rounding)
+    public var version: String { "3" }  // 2: one-pass cross-entropy backward, LoRA terms in the linear op (rounding);
+                                        // 3: LM head and loss in chunks of rows, no stored logits (rounding)
 
     public var paramsSchema: ParamsSchema {
         ParamsSchema([

@@ -119,12 +119,13 @@ public final class SFTTrainer {
             let batch = ChatBatch(Array(examples[start..<min(start + config.microBatch, examples.count)]), padId: encoder.padId)
             guard !batch.lossRows.isEmpty else { continue }
             let weight = Float(batch.lossRows.count) / Float(batchTokens)
-            let options = DifferentiableOptions(logits: .rows(batch.lossRows), training: true,
+            var options = DifferentiableOptions(logits: .rows(batch.lossRows), training: true,
                                                 seed: config.seed &+ UInt64(step &* 1000 &+ k),
                                                 checkpointing: config.checkpointing, keptBlocks: config.keptBlocks)
+            // The head and the loss a chunk of rows at a time: no [R, V] logits are stored.
+            options.lossTargets = batch.lossTargets
             let l = try model.trainingBackward(batch.tokens, options: options) { out in
-                guard let logits = out.logits else { preconditionFailure("SFT: no logits") }
-                let nll = Ops.crossEntropy(logits: logits, targets: batch.lossTargets)
+                guard let nll = out.loss else { preconditionFailure("SFT: no loss") }
                 guard nll.item.isFinite else {
                     throw StudyError.trainingDiverged(step: step, microBatch: k, term: "nll", value: nll.item)
                 }
