@@ -251,16 +251,20 @@ extension Ops {
 // MARK: - Many rows: chunks of rows through sgemm, for training
 
 extension Kernels {
-    /// Rows per chunk of `chunkedLinearCrossEntropy`: 256 rows of logits (50 MB at
-    /// V = 49152) instead of the whole batch's [R, V] logits and their gradient. With 128
-    /// the 512-row SmolLM2 head (forward and backward) took 0.83 s against 0.70 composed
-    /// (dW read and rewritten per chunk, thinner GEMMs); with 256, 0.70 against 0.73.
-    static let headRowChunk = 256
+    /// Rows per chunk of `chunkedLinearCrossEntropy` for a vocabulary of `vocab`: as many as
+    /// fit 2^25 logits (128 MB), between 64 and 512 (512 rows, 100 MB, for SmolLM2's 49152;
+    /// 128 for Gemma-2's 256000). The chunk's gradient is written over its logits, so a
+    /// 512-row SmolLM2 step stores one [R, V] buffer instead of logits and their gradient.
+    /// Smaller chunks save more memory but cost time: every chunk packs the whole head weight
+    /// again for its two products and rewrites dW. On the 512-row SmolLM2 head (forward and
+    /// backward) 128-row chunks took 0.83 s against 0.70 s composed, and in the training
+    /// step 256-row chunks were about 3% slower than the composed head.
+    static func headRowChunk(vocab: Int) -> Int { Swift.min(512, Swift.max(64, (1 << 25) / Swift.max(1, vocab))) }
 
     /// For x [R, D] and W [V, D]: each row's NLL of `targets[r]` under
     /// softmax(softcap?(x W^T)) (0 for rows whose target is `ignoreIndex`), and the
     /// gradients of sum_r rowWeight * NLL_r with respect to x ([R, D], when `needX`) and W
-    /// ([V, D], when `needW`). Rows are taken `headRowChunk` at a time: a chunk's logits
+    /// ([V, D], when `needW`). Rows are taken `headRowChunk(vocab:)` at a time: a chunk's logits
     /// (sgemm), its log-sum-exp and NLLs, its logit gradient in place
     /// (rowWeight * (softmax - onehot) * dsoftcap), then dx_chunk = G W and dW += G^T x_chunk.
     /// Only one chunk's logits exist at a time. For a training step's many rows; few rows
@@ -284,11 +288,12 @@ extension Kernels {
         defer { if let pdw, !wroteW { pdw.update(repeating: 0, count: v * d) } }
         guard r > 0, v > 0, d > 0 else { return (nll, dx, dw) }
         let gradient = needX || needW
-        var logits = Tensor(uninitialized: [Swift.min(r, headRowChunk), v])
+        let chunkRows = headRowChunk(vocab: v)
+        var logits = Tensor(uninitialized: [Swift.min(r, chunkRows), v])
         let pl = logits.mutablePointer()
         var r0 = 0
         while r0 < r {
-            let c = Swift.min(headRowChunk, r - r0)
+            let c = Swift.min(chunkRows, r - r0)
             let chunkTargets = Array(targets[r0..<(r0 + c)])
             guard chunkTargets.contains(where: { $0 != ignoreIndex }) else { r0 += c; continue }
             sgemm(transA: false, transB: true, m: c, n: v, k: d, a: px + r0 * d, lda: d, b: pw, ldb: d, c: pl, ldc: v)

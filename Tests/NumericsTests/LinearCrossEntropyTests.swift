@@ -125,7 +125,10 @@ final class LinearCrossEntropyTests: XCTestCase {
     func testTrainableHeadInRowChunksMatchesComposed() {
         let saved = Threading.kernelThreads
         defer { Threading.kernelThreads = saved }
-        let chunk = Kernels.headRowChunk
+        XCTAssertEqual(Kernels.headRowChunk(vocab: 49152), 512)
+        XCTAssertEqual(Kernels.headRowChunk(vocab: 256_000), 131)
+        XCTAssertEqual(Kernels.headRowChunk(vocab: 10_000_000), 64)
+        let chunk = Kernels.headRowChunk(vocab: 301)
         // Three chunks; the second has only ignored rows and is skipped.
         let rows = 2 * chunk + 9
         let ignored = Set([0, 5, rows - 1]).union(chunk..<(2 * chunk))
