@@ -364,19 +364,24 @@ extension Ops {
         guard needX || needW else { return (Variable(y), nll) }
         let stored = StoredGradients(dx, dw)
         return (Variable(y, parents: [x, weight]) { g, needs in
-            let (gx, gw) = stored.take()
+            var (gx, gw) = stored.take()
             let s = g.item
-            return [needs[0] ? gx.map { scaledInPlace($0, s) } : nil, needs[1] ? gw.map { scaledInPlace($0, s) } : nil]
+            if s != 1 {
+                scaleInPlace(&gx, s)
+                scaleInPlace(&gw, s)
+            }
+            return [needs[0] ? gx : nil, needs[1] ? gw : nil]
         }, nll)
     }
 
-    /// x * s, in place when x's storage is not shared.
-    static func scaledInPlace(_ x: Tensor, _ s: Float) -> Tensor {
-        guard s != 1 else { return x }
-        var y = x
+    /// t *= s in place (t is cleared first so that its storage is not shared and is not
+    /// copied on write).
+    static func scaleInPlace(_ t: inout Tensor?, _ s: Float) {
+        guard var y = t else { return }
+        t = nil
         let p = y.mutablePointer(), n = y.count
         Threading.parallelChunks(n) { range in for i in range { p[i] *= s } }
-        return y
+        t = y
     }
 }
 
