@@ -316,13 +316,7 @@ extension Kernels {
                         if let cap = softcap {
                             for j in 0..<v { let y = row[j] / cap; slope[j] = 1 - y * y }
                         }
-                        if lse[i].isFinite {
-                            VectorMath.shiftedExp(row, row, v, shift: lse[i], scale: rowWeight)
-                        } else {
-                            softmaxRow(row, row, v)
-                            for j in 0..<v { row[j] *= rowWeight }
-                        }
-                        row[t] -= rowWeight
+                        crossEntropyRowGradient(row, row, v, logSumExp: lse[i], target: t, weight: rowWeight)
                         if softcap != nil { for j in 0..<v { row[j] *= slope[j] } }
                     }
                 }

@@ -95,13 +95,7 @@ extension Ops {
                         dst.update(repeating: 0, count: v)
                         continue
                     }
-                    if lse[r].isFinite {
-                        VectorMath.shiftedExp(pl + r * v, dst, v, shift: lse[r], scale: w)
-                    } else {
-                        Kernels.softmaxRow(pl + r * v, dst, v)
-                        for j in 0..<v { dst[j] *= w }
-                    }
-                    dst[targets[r]] -= w
+                    Kernels.crossEntropyRowGradient(pl + r * v, dst, v, logSumExp: lse[r], target: targets[r], weight: w)
                 }
             }
             return [dx]
@@ -178,4 +172,20 @@ extension Ops {
 
     /// Mean squared error between two Variables (gradients flow to both).
     public static func mse(_ a: Variable, _ b: Variable) -> Variable { mean(square(sub(a, b))) }
+}
+
+extension Kernels {
+    /// dst = weight * (softmax(src) - onehot(target)) for one row of `count` logits whose
+    /// log-sum-exp is `logSumExp`: one pass, w * exp(l - lse) (a full softmax when the
+    /// log-sum-exp is not finite). `dst` may be `src`.
+    static func crossEntropyRowGradient(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, _ count: Int,
+                                        logSumExp: Float, target: Int, weight: Float) {
+        if logSumExp.isFinite {
+            VectorMath.shiftedExp(src, dst, count, shift: logSumExp, scale: weight)
+        } else {
+            softmaxRow(src, dst, count)
+            for j in 0..<count { dst[j] *= weight }
+        }
+        dst[target] -= weight
+    }
 }
