@@ -237,10 +237,8 @@ extension Ops {
         let records = Autograd.records(x)
         let (nll, dx) = Kernels.linearCrossEntropy(x: x.value, weight: weight, softcap: softcap, targets: targets,
                                                    ignoreIndex: ignoreIndex, gradient: records)
-        let count = targets.reduce(0) { $0 + ($1 == ignoreIndex ? 0 : 1) }
-        var total: Double = 0
-        for value in nll { total += Double(value) }
-        let y = Tensor(scalar: count == 0 ? 0 : Float(total / Double(count)))
+        let count = Kernels.targetCount(targets, ignoreIndex: ignoreIndex)
+        let y = Kernels.meanLoss(nll, count: count)
         guard records else { return (Variable(y), nll) }
         return (Variable(y, parents: [x]) { g, _ in
             [count == 0 ? Tensor(zeros: dx.shape) : Kernels.scale(dx, by: g.item / Float(count))]
@@ -348,13 +346,11 @@ extension Ops {
     public static func linearCrossEntropy(_ x: Variable, weight: Variable, softcap: Float? = nil, targets: [Int],
                                           ignoreIndex: Int = -100) -> (loss: Variable, rowNLL: [Float]) {
         let needX = Autograd.records(x), needW = Autograd.records(weight)
-        let count = targets.reduce(0) { $0 + ($1 == ignoreIndex ? 0 : 1) }
+        let count = Kernels.targetCount(targets, ignoreIndex: ignoreIndex)
         let (nll, dx, dw) = Kernels.chunkedLinearCrossEntropy(
             x: x.value, weight: weight.value, softcap: softcap, targets: targets, ignoreIndex: ignoreIndex,
             rowWeight: count == 0 ? 0 : 1 / Float(count), needX: needX, needW: needW)
-        var total: Double = 0
-        for value in nll { total += Double(value) }
-        let y = Tensor(scalar: count == 0 ? 0 : Float(total / Double(count)))
+        let y = Kernels.meanLoss(nll, count: count)
         guard needX || needW else { return (Variable(y), nll) }
         let stored = StoredGradients(dx, dw)
         return (Variable(y, parents: [x, weight]) { g, needs in

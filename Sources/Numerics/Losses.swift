@@ -75,11 +75,9 @@ extension Ops {
         -> (loss: Variable, rowNLL: [Float]) {
         let v = logits.shape.last ?? 1, n = logits.value.count / Swift.max(v, 1)
         let (lp, lse) = Kernels.targetLogProbabilitiesAndNormalizers(logits.value, targets: targets, ignoreIndex: ignoreIndex)
-        let count = targets.reduce(0) { $0 + ($1 == ignoreIndex ? 0 : 1) }
-        var total: Double = 0
-        for x in lp { total -= Double(x) }
-        let y = Tensor(scalar: count == 0 ? 0 : Float(total / Double(count)))
+        let count = Kernels.targetCount(targets, ignoreIndex: ignoreIndex)
         let rowNLL = lp.map { -$0 }
+        let y = Kernels.meanLoss(rowNLL, count: count)
         guard Autograd.records(logits) else { return (Variable(y), rowNLL) }
         let vl = logits.value
         return (Variable(y, parents: [logits]) { g, _ in
@@ -175,6 +173,19 @@ extension Ops {
 }
 
 extension Kernels {
+    /// Rows whose target is not `ignoreIndex`: the denominator of a mean token loss.
+    static func targetCount(_ targets: [Int], ignoreIndex: Int) -> Int {
+        targets.reduce(0) { $0 + ($1 == ignoreIndex ? 0 : 1) }
+    }
+
+    /// The mean token loss sum(rowNLL) / count as a scalar tensor (summed in Double), 0 when
+    /// no row has a target.
+    static func meanLoss(_ rowNLL: [Float], count: Int) -> Tensor {
+        var total: Double = 0
+        for value in rowNLL { total += Double(value) }
+        return Tensor(scalar: count == 0 ? 0 : Float(total / Double(count)))
+    }
+
     /// dst = weight * (softmax(src) - onehot(target)) for one row of `count` logits whose
     /// log-sum-exp is `logSumExp`: one pass, w * exp(l - lse) (a full softmax when the
     /// log-sum-exp is not finite). `dst` may be `src`.
