@@ -5,6 +5,7 @@
 // Dimension legend: B batch, T positions, N = B*T rows, D hidden, H heads, Hkv key/value
 // heads, Dh head width; attention runs on [B, H, T, Dh].
 import Numerics
+import Synchronization
 
 /// Executes block operations on Variables for one differentiable forward.
 final class AutogradBackend: BlockBackend {
@@ -43,14 +44,19 @@ final class AutogradBackend: BlockBackend {
         }
     }
 
+    /// Where the outputs of linear layers without LoRA terms are recorded, or replayed from
+    /// (checkpointed training, `DifferentiableOptions.replayedBlocks`); nil: neither.
+    var products: ProductTape?
+
     /// Reseeds the dropout stream (checkpointed recomputation replays a block's masks).
     func reseed(_ seed: UInt64) { rng = SplitMix64(seed: seed) }
 
     func linear(_ x: Variable, _ module: String) -> Variable {
         let name = module + ".weight", weight = model.parameter(name)
-        return Ops.linear(x, weight: weight, bias: model.parameters[module + ".bias"],
-                          packed: model.packedParameter(name, input: x),
-                          adapters: adapters([module], widths: [weight.shape[0]]), rng: &rng)
+        let bias = model.parameters[module + ".bias"], packed = model.packedParameter(name, input: x)
+        let terms = adapters([module], widths: [weight.shape[0]])
+        guard terms.isEmpty else { return Ops.linear(x, weight: weight, bias: bias, packed: packed, adapters: terms, rng: &rng) }
+        return products.taping(Ops.linear(x, weight: weight, bias: bias, packed: packed, recorded: products?.replayed()))
     }
 
     /// The LoRA terms of `modules`, whose outputs sit side by side with `widths` columns
@@ -73,9 +79,12 @@ final class AutogradBackend: BlockBackend {
     /// LoRA term added to its columns in the same op; trainable base weights run one by one.
     func projections(_ x: Variable, _ modules: [String]) -> [Variable] {
         guard let fused = model.fusedProjection(modules) else { return modules.map { linear(x, $0) } }
-        let y = Ops.linear(x, weight: Variable(fused.weight), bias: fused.bias.map { Variable($0) },
-                           packed: model.packedWeight(modules.joined(separator: "|"), fused.weight, input: x),
-                           adapters: adapters(modules, widths: fused.widths), rng: &rng)
+        let weight = Variable(fused.weight), bias = fused.bias.map { Variable($0) }
+        let packed = model.packedWeight(modules.joined(separator: "|"), fused.weight, input: x)
+        let terms = adapters(modules, widths: fused.widths)
+        let y = terms.isEmpty
+            ? products.taping(Ops.linear(x, weight: weight, bias: bias, packed: packed, recorded: products?.replayed()))
+            : Ops.linear(x, weight: weight, bias: bias, packed: packed, adapters: terms, rng: &rng)
         return Ops.split(y, axis: -1, sizes: fused.widths)
     }
 
@@ -150,5 +159,46 @@ final class AutogradBackend: BlockBackend {
         let attn = attention(q: suffixRows(qkv[0], from: from), k: qkv[1], v: qkv[2], layer: layer,
                              window: spec.window, queryFrom: from)
         return finishBlock(self, spec: spec, residual: suffixRows(x, from: from), attention: attn)
+    }
+}
+
+/// The outputs of one block's linear layers (those without LoRA terms), in call order:
+/// recorded while the block runs without a tape in the forward pass of checkpointed
+/// training, then handed back in the same order when the block is replayed on the tape, so
+/// the replay computes no matrix product of those layers. The replay is the same code on
+/// the same inputs (same dropout seed), so it asks for the outputs in the recorded order.
+final class ProductTape {
+    /// Outputs handed back by every tape of the process (lets tests see that replay happens).
+    static let replayedCount = Atomic<Int>(0)
+    private var outputs: [Tensor] = []
+    private var cursor = 0
+    private var replaying = false
+
+    /// Switches from recording to handing the outputs back from the first.
+    func startReplay() {
+        replaying = true
+        cursor = 0
+    }
+
+    /// The next recorded output when replaying, else nil.
+    func replayed() -> Tensor? {
+        guard replaying else { return nil }
+        precondition(cursor < outputs.count, "block replay asked for linear output \(cursor + 1) of \(outputs.count) recorded")
+        defer { cursor += 1 }
+        ProductTape.replayedCount.add(1, ordering: .relaxed)
+        return outputs[cursor]
+    }
+
+    /// Records `y`'s value when recording.
+    func record(_ y: Variable) {
+        if !replaying { outputs.append(y.value) }
+    }
+}
+
+extension Optional where Wrapped == ProductTape {
+    /// `y`, recorded on the tape when there is one and it is recording.
+    func taping(_ y: Variable) -> Variable {
+        self?.record(y)
+        return y
     }
 }

@@ -52,11 +52,19 @@ public struct DifferentiableOptions {
     /// With checkpointing, the last `keptBlocks` blocks record their activations in the
     /// forward pass and are not recomputed (memory traded for speed; 0 = recompute all).
     public var keptBlocks: Int = 0
+    /// With checkpointing, the last `replayedBlocks` of the blocks that are not kept store the
+    /// outputs of their linear layers (those without LoRA terms) in the forward pass, and
+    /// their recomputation reuses them instead of computing the products again: about
+    /// Out/D row-widths per layer instead of none (9 for SmolLM2: q, k, v, o, gate, up, down),
+    /// against the 1 of a recomputed block's input and the whole tape of a kept one. Results
+    /// are identical to recomputation.
+    public var replayedBlocks: Int = 0
 
     public init(positions: PositionMode = .fromMask, hidden: HiddenCapture = .none, logits: LogitsMode = .all,
                 interventions: [DeltaIntervention] = [], training: Bool = false, seed: UInt64 = 0,
-                checkpointing: Bool = true, keptBlocks: Int = 0) {
+                checkpointing: Bool = true, keptBlocks: Int = 0, replayedBlocks: Int = 0) {
         self.keptBlocks = keptBlocks
+        self.replayedBlocks = replayedBlocks
         self.positions = positions
         self.hidden = hidden
         self.logits = logits

@@ -1,7 +1,9 @@
 // Training support: one forward + backward with block-wise recomputation (gradient
 // checkpointing). The forward runs block by block without a tape, keeping only each block's
 // input [N, D]; the loss sees hidden states as leaf Variables; the backward then replays one
-// block at a time on the tape (same dropout seeds) and chains the input gradients.
+// block at a time on the tape (same dropout seeds) and chains the input gradients. Kept
+// blocks are recorded on the tape in the forward pass instead; replayed blocks store their
+// linear layers' outputs, which their replay reuses instead of recomputing the products.
 //
 // Dimension legend: B batch, T positions, N = B*T rows, D hidden, L blocks.
 import Numerics
@@ -30,6 +32,8 @@ extension TransformerModel {
         // Forward without a tape, keeping block inputs; the last `keptBlocks` blocks are
         // recorded on the tape instead (their input leaf and output kept for the backward).
         let firstKept = layers - max(0, min(layers, options.keptBlocks))
+        let firstReplayed = firstKept - max(0, min(firstKept, options.replayedBlocks))
+        var tapes: [Int: ProductTape] = [:]
         var inputs: [Tensor] = []
         var recorded: [Int: (input: Variable, output: Variable)] = [:]
         var x = Autograd.withNoGrad { embedVariable(ids: batch.ids, positions: positions).value }
@@ -42,7 +46,12 @@ extension TransformerModel {
                 recorded[i] = (v, y)
                 x = y.value
             } else {
+                if i >= firstReplayed {
+                    tapes[i] = ProductTape()
+                    be.products = tapes[i]
+                }
                 x = Autograd.withNoGrad { runBlock(be, spec: spec.blocks[i], layer: i, x: Variable(x)).value }
+                be.products = nil
             }
             inputs.append(x)
         }
@@ -69,7 +78,10 @@ extension TransformerModel {
             }
             let v = Variable(inputs[i], requiresGrad: true)
             be.reseed(blockSeed(i))
+            be.products = tapes.removeValue(forKey: i)
+            be.products?.startReplay()
             let y = runBlock(be, spec: spec.blocks[i], layer: i, x: v)
+            be.products = nil
             y.backward(seed: g)
             g = v.grad ?? Tensor(zeros: [n, config.hiddenSize])
         }

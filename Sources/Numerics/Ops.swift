@@ -347,13 +347,24 @@ extension Ops {
 
     /// Linear layer: x [..., In] times weight [Out, In] (PyTorch layout) plus bias [Out].
     /// `packed`, a packed copy of a frozen weight's value, computes the output and the
-    /// gradient to x without OpenBLAS repacking the weight on every call.
-    public static func linear(_ x: Variable, weight: Variable, bias: Variable? = nil, packed: PackedMatrix? = nil) -> Variable {
+    /// gradient to x without OpenBLAS repacking the weight on every call. `recorded`, the
+    /// output this layer already produced for the same x, weight and bias (a checkpointed
+    /// block replayed on the tape), is used as the output instead of computing the product
+    /// again; the backward is the same, since it reads x and the weight, not the output.
+    public static func linear(_ x: Variable, weight: Variable, bias: Variable? = nil, packed: PackedMatrix? = nil,
+                              recorded: Tensor? = nil) -> Variable {
         precondition(weight.value.rank == 2 && x.shape.last == weight.shape[1] && weight.shape[1] > 0,
                      "linear: input \(x.shape) does not match weight \(weight.shape) ([out, in])")
         let inF = weight.shape[1], outF = weight.shape[0]
         let rows = x.value.count / inF
-        let y = linearForward(x.value, weight: weight.value, bias: bias?.value, packed: packed)
+        let y: Tensor
+        if let recorded {
+            precondition(recorded.count == rows * outF && recorded.shape.last == outF,
+                         "linear: recorded output \(recorded.shape) is not [\(rows), \(outF)]")
+            y = recorded.reshaped(Array(x.shape.dropLast()) + [outF])
+        } else {
+            y = linearForward(x.value, weight: weight.value, bias: bias?.value, packed: packed)
+        }
         let inputs = bias.map { [x, weight, $0] } ?? [x, weight]
         guard Autograd.records(inputs) else { return Variable(y) }
         let vx = x.value, vw = weight.value

@@ -1,6 +1,7 @@
 import XCTest
 @testable import Models
 import Numerics
+import Synchronization
 
 /// LoRA and full fine-tuning gradients against PEFT, checkpointing equivalence, merge, saving.
 final class LoRATrainingTests: XCTestCase {
@@ -49,14 +50,22 @@ final class LoRATrainingTests: XCTestCase {
         let fx = try ArchFixture("gemma2")
         var grads: [[String: Tensor]] = []
         var losses: [Float] = []
-        // Full graph; every block recomputed; the last block kept; every block kept.
+        // Full graph; every block recomputed; the last block kept; every block kept; every
+        // block replayed from its recorded linear outputs; the last kept and the one before it
+        // replayed.
         let layers = try fx.model().config.numLayers
-        for (checkpointing, kept) in [(false, 0), (true, 0), (true, 1), (true, layers)] {
+        for (checkpointing, kept, replayed) in [(false, 0, 0), (true, 0, 0), (true, 1, 0), (true, layers, 0),
+                                                (true, 0, layers), (true, 1, 1)] {
             let model = try fx.model()
             model.setTrainable()
             let batch = fx.batch
             let targets = TransformerModel.nextTokenTargets(batch)
-            let opts = DifferentiableOptions(hidden: .indices([1, 2]), checkpointing: checkpointing, keptBlocks: kept)
+            let opts = DifferentiableOptions(hidden: .indices([1, 2]), checkpointing: checkpointing, keptBlocks: kept,
+                                             replayedBlocks: replayed)
+            let replays = ProductTape.replayedCount.load(ordering: .relaxed)
+            defer {  // q, k, v, o, gate, up, down of each replayed block (trainable weights run one by one)
+                XCTAssertEqual(ProductTape.replayedCount.load(ordering: .relaxed) - replays, 7 * replayed, "replayed outputs")
+            }
             losses.append(try model.trainingBackward(batch, options: opts) { out in
                 // LM loss plus a term on intermediate hidden states (as the dissociation loss has).
                 Ops.add(Ops.crossEntropy(logits: out.logits!, targets: targets),
@@ -73,6 +82,37 @@ final class LoRATrainingTests: XCTestCase {
                 XCTAssertLessThanOrEqual(d, 1e-5, "\(name): checkpointed (variant \(variant)) grad max abs diff \(d)")
             }
         }
+        // Replaying recorded outputs is the recomputation without its products: bit for bit.
+        XCTAssertEqual(losses[1], losses[4])
+        for (name, g) in grads[1] {
+            XCTAssertEqual(g.scalars, try XCTUnwrap(grads[4][name]).scalars, "\(name): replayed vs recomputed")
+        }
+    }
+
+    /// With LoRA on some modules (dropout on), replayed blocks record only the linears without
+    /// adapters and redraw the same masks: gradients equal recomputation's bit for bit.
+    func testReplayedBlocksWithPartialLoRAMatchRecomputation() throws {
+        let fx = try ArchFixture("qwen2")
+        var grads: [[String: [Float]]] = []
+        let layers = try fx.model().config.numLayers
+        for replayed in [0, layers] {
+            let model = try fx.model()
+            try model.addLoRA(LoRAConfig(rank: 4, alpha: 8, dropout: 0.1, targetModules: ["q_proj", "v_proj", "up_proj"], seed: 5))
+            var rng = SplitMix64(seed: 9)
+            for name in model.adapters.keys.sorted() {
+                let b = model.adapters[name]!.b
+                b.value = Tensor.randomNormal(shape: b.shape, std: 0.05, rng: &rng)
+            }
+            let opts = DifferentiableOptions(training: true, seed: 3, checkpointing: true, replayedBlocks: replayed)
+            let replays = ProductTape.replayedCount.load(ordering: .relaxed)
+            _ = try model.trainingBackward(fx.batch, options: opts, loss: lmLoss(fx.batch))
+            // Frozen q/k/v and gate/up run fused and carry adapters; o and down are replayed.
+            XCTAssertEqual(ProductTape.replayedCount.load(ordering: .relaxed) - replays, 2 * replayed)
+            grads.append(model.loraParameters.mapValues { $0.grad?.scalars ?? [] })
+        }
+        XCTAssertEqual(grads[0].count, 3 * 2 * layers)
+        XCTAssertTrue(grads[0].values.contains { $0.contains { $0 != 0 } })
+        for (name, g) in grads[0] { XCTAssertEqual(g, grads[1][name], "\(name): replayed vs recomputed") }
     }
 
     func testMergeKeepsLogitsAndSaveRoundTrips() throws {

@@ -253,6 +253,40 @@ final class TrainingTests: XCTestCase {
         }
     }
 
+    /// `replay_blocks` (recorded linear outputs instead of recomputed products) trains to the
+    /// same parameters bit for bit, in SFT and in the dissociation (whose loss reads every
+    /// layer's hidden states).
+    func testReplayedBlocksTrainIdenticalParameters() throws {
+        let tok = try TinyTraining.tokenizer()
+        let encoder = ChatExampleEncoder(tokenizer: tok, maxTokens: 64)
+        let ex = try (TinyTraining.harmfulRows + TinyTraining.benignRows).map {
+            try encoder.encode(prompt: $0.prompt, response: $0.response)
+        }
+        var sft: [[[Float]]] = [], dissociated: [[[Float]]] = []
+        for replayed in [0, 8] {
+            let model = try TinyTraining.model(seed: 4)
+            var cfg = SFTConfig()
+            cfg.lora = nil  // full fine-tuning
+            cfg.learningRate = 3e-3
+            cfg.batchSize = 4
+            cfg.microBatch = 2
+            cfg.replayedBlocks = replayed
+            try SFTTrainer(model: model, encoder: encoder, config: cfg).train(ex, evalEvery: 0, evaluate: { _ in })
+            sft.append(model.parameters.sorted { $0.key < $1.key }.map { $0.value.value.scalars })
+            var dcfg = DissociationConfig()
+            dcfg.epochs = 1
+            dcfg.accumulation = 2
+            dcfg.replayedBlocks = replayed
+            let trainer = try makeTrainer(dcfg)
+            _ = try trainer.train(TinyTraining.harmfulRows + TinyTraining.benignRows)
+            dissociated.append(trainer.modelParameters.map { $0.value.scalars })
+        }
+        XCTAssertTrue(sft[0] == sft[1], "SFT parameters differ between replayed and recomputed blocks")
+        XCTAssertTrue(dissociated[0] == dissociated[1], "dissociation parameters differ between replayed and recomputed blocks")
+        let untrained = try TinyTraining.model(seed: 4).parameters.sorted { $0.key < $1.key }.map { $0.value.value.scalars }
+        XCTAssertTrue(sft[0] != untrained, "SFT did not change the parameters")
+    }
+
     func testTinySFTLowersLossAndSavedModelsReload() throws {
         let tok = try TinyTraining.tokenizer()
         let encoder = ChatExampleEncoder(tokenizer: tok, maxTokens: 64)

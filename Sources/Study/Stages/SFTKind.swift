@@ -50,6 +50,8 @@ public struct SFTKind: StageKind {
             ParamSpec("checkpointing", .bool, default: .bool(true), doc: "recompute blocks in the backward (less memory)"),
             ParamSpec("keep_blocks", .int, default: .int(0),
                       doc: "with checkpointing, the last N blocks keep their activations instead (faster, more memory)"),
+            ParamSpec("replay_blocks", .int, default: .int(0),
+                      doc: "with checkpointing, the last N recomputed blocks store their linear layers' outputs and recompute without matrix products (identical results; about 9 row-widths per block for Llama-style blocks)"),
             ParamSpec("save_dtype", .string, default: .string("f32"), choices: ["f32", "bf16", "f16"]),
         ])
     }
@@ -88,6 +90,10 @@ public struct SFTKind: StageKind {
         cfg.keptBlocks = try p.int("keep_blocks")
         guard cfg.keptBlocks >= 0 else {
             throw StudyError.invalidConfiguration("keep_blocks must be 0 or more (blocks that skip recomputation), got \(cfg.keptBlocks)")
+        }
+        cfg.replayedBlocks = try p.int("replay_blocks")
+        guard cfg.replayedBlocks >= 0 else {
+            throw StudyError.invalidConfiguration("replay_blocks must be 0 or more (recomputed blocks that store their linear outputs), got \(cfg.replayedBlocks)")
         }
         let stage = try StageSupport.loadModel(context)
         let model = stage.model

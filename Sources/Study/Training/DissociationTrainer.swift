@@ -53,6 +53,9 @@ public struct DissociationConfig: Sendable, Equatable {
     public var checkpointing = true
     /// With checkpointing, the last `keptBlocks` blocks are not recomputed.
     public var keptBlocks = 0
+    /// With checkpointing, the last `replayedBlocks` recomputed blocks reuse their recorded
+    /// linear outputs (`DifferentiableOptions.replayedBlocks`).
+    public var replayedBlocks = 0
 
     public init() {}
 
@@ -167,7 +170,8 @@ public final class DissociationTrainer {
         let options = DifferentiableOptions(hidden: .indices(Set(1...layers)),
                                             logits: batch.lossRows.isEmpty ? .none : .rows(batch.lossRows),
                                             training: true, seed: config.seed &+ UInt64(step &* 1000 &+ microBatch),
-                                            checkpointing: config.checkpointing, keptBlocks: config.keptBlocks)
+                                            checkpointing: config.checkpointing, keptBlocks: config.keptBlocks,
+                                             replayedBlocks: config.replayedBlocks)
         // Phases 1 and 2: phi frozen, gradients reach theta only.
         Self.setTrainable(monitor, false)
         _ = try model.trainingBackward(tokens, options: options) { out in

@@ -30,6 +30,9 @@ public struct SFTConfig: Sendable, Equatable {
     public var checkpointing = true
     /// With checkpointing, the last `keptBlocks` blocks are not recomputed.
     public var keptBlocks = 0
+    /// With checkpointing, the last `replayedBlocks` recomputed blocks reuse their recorded
+    /// linear outputs (`DifferentiableOptions.replayedBlocks`).
+    public var replayedBlocks = 0
 
     public init() {}
 }
@@ -121,7 +124,8 @@ public final class SFTTrainer {
             let weight = Float(batch.lossRows.count) / Float(batchTokens)
             var options = DifferentiableOptions(logits: .rows(batch.lossRows), training: true,
                                                 seed: config.seed &+ UInt64(step &* 1000 &+ k),
-                                                checkpointing: config.checkpointing, keptBlocks: config.keptBlocks)
+                                                checkpointing: config.checkpointing, keptBlocks: config.keptBlocks,
+                                             replayedBlocks: config.replayedBlocks)
             // The head and the loss a chunk of rows at a time: no [R, V] logits are stored.
             options.lossTargets = batch.lossTargets
             let l = try model.trainingBackward(batch.tokens, options: options) { out in
