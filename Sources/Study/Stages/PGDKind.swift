@@ -12,7 +12,8 @@ import Pipeline
 public struct PGDKind: StageKind {
     public init() {}
     public var name: String { "pgd" }
-    public var version: String { "3" }  // 2: prompts attacked in batches (batch_size); 3: fused head + NLL (rounding)
+    public var version: String { "4" }  // 2: prompts attacked in batches (batch_size); 3: fused head + NLL (rounding);
+    // 4: more than 64 loss rows (large batches or long targets) run the chunked training head (rounding)
 
     public var paramsSchema: ParamsSchema {
         ParamsSchema([
