@@ -21,7 +21,7 @@ echo "# auditgap $(git -C "$ROOT" rev-parse --short HEAD); $("$PY" -c 'import to
 for round in $(seq 1 "$ROUNDS"); do
     echo "## round $round"
     "$AG" bench forward | tail -1
-    "$PY" "$ROOT/scripts/bench_torch_models.py" --only forward | tail -1
+    "$PY" "$ROOT/scripts/bench_torch_models.py" --only forward | tail -2
     "$AG" bench generate | tail -2
     "$PY" "$ROOT/scripts/bench_torch_models.py" --only generate | tail -2
     "$AG" bench pgd | tail -3

@@ -5,8 +5,13 @@ Random-weight SmolLM2-135M-shaped LlamaForCausalLM (hidden 576, 30 layers, 9 hea
 heads, intermediate 1536, vocab 49152, tied), float32 holding bf16 values (as the published
 bf16 checkpoint loaded in float32), torch threads 2 (override with
 --threads). Workloads as in auditgap:
-  forward:  hidden-state forward (output_hidden_states, base model so the LM head is skipped),
-            batch 8 x 128, median tokens/s
+  forward:  hidden-state forward, batch 8 x 128, median tokens/s, two ways:
+            - base model (`model.model(..., output_hidden_states=True)`): no LM head, the same
+              work as auditgap's forward (the stricter comparison);
+            - causal LM (`model(..., output_hidden_states=True)`): the usual transformers call
+              for hidden states, which also computes the LM head's [8, 128, 49152] logits that
+              auditgap skips (the comparison issue #3's goal describes: "skip the LM head when
+              only hidden states are needed")
   generate: model.generate greedy, 64 new tokens (min_new_tokens = max_new_tokens) after a
             16-token prompt, batch 1 and batch 8, median new tokens/s
 Usage: /work/venv/bin/python scripts/bench_torch_models.py [--repeats N] [--json]
@@ -58,8 +63,14 @@ def main():
                                   args.repeats)
             results["forward_median_seconds"] = secs
             results["forward_tokens_per_second"] = 8 * 128 / secs
+            causal = median_seconds(lambda: model(input_ids=ids, attention_mask=mask, output_hidden_states=True),
+                                    args.repeats)
+            results["forward_causal_lm_median_seconds"] = causal
+            results["forward_causal_lm_tokens_per_second"] = 8 * 128 / causal
             if not args.json:
                 print(f"torch forward (hidden states, no LM head) batch 8 x 128: median {secs:.3f} s, {8 * 128 / secs:.0f} tokens/s")
+                print(f"torch forward (hidden states + LM head logits, LlamaForCausalLM) batch 8 x 128: median {causal:.3f} s, "
+                      f"{8 * 128 / causal:.0f} tokens/s")
         if args.only in (None, "generate"):
             for b in [int(x) for x in args.batches.split(",")]:
                 prompt = torch.randint(10, cfg.vocab_size, (b, 16), generator=g)
