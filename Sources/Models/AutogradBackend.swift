@@ -56,7 +56,14 @@ final class AutogradBackend: BlockBackend {
         let bias = model.parameters[module + ".bias"], packed = model.packedParameter(name, input: x)
         let terms = adapters([module], widths: [weight.shape[0]])
         guard terms.isEmpty else { return Ops.linear(x, weight: weight, bias: bias, packed: packed, adapters: terms, rng: &rng) }
-        return products.taping(Ops.linear(x, weight: weight, bias: bias, packed: packed, recorded: products?.replayed()))
+        return tapedLinear(x, weight: weight, bias: bias, packed: packed)
+    }
+
+    /// x W^T + b of a layer without LoRA terms, recorded on `products` or replayed from it.
+    private func tapedLinear(_ x: Variable, weight: Variable, bias: Variable?, packed: PackedMatrix?) -> Variable {
+        let y = Ops.linear(x, weight: weight, bias: bias, packed: packed, recorded: products?.replayed())
+        products?.record(y)
+        return y
     }
 
     /// The LoRA terms of `modules`, whose outputs sit side by side with `widths` columns
@@ -82,8 +89,7 @@ final class AutogradBackend: BlockBackend {
         let weight = Variable(fused.weight), bias = fused.bias.map { Variable($0) }
         let packed = model.packedWeight(modules.joined(separator: "|"), fused.weight, input: x)
         let terms = adapters(modules, widths: fused.widths)
-        let y = terms.isEmpty
-            ? products.taping(Ops.linear(x, weight: weight, bias: bias, packed: packed, recorded: products?.replayed()))
+        let y = terms.isEmpty ? tapedLinear(x, weight: weight, bias: bias, packed: packed)
             : Ops.linear(x, weight: weight, bias: bias, packed: packed, adapters: terms, rng: &rng)
         return Ops.split(y, axis: -1, sizes: fused.widths)
     }
@@ -192,13 +198,5 @@ final class ProductTape {
     /// Records `y`'s value when recording.
     func record(_ y: Variable) {
         if !replaying { outputs.append(y.value) }
-    }
-}
-
-extension Optional where Wrapped == ProductTape {
-    /// `y`, recorded on the tape when there is one and it is recording.
-    func taping(_ y: Variable) -> Variable {
-        self?.record(y)
-        return y
     }
 }

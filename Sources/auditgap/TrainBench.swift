@@ -28,8 +28,8 @@ enum TrainBench {
 
     /// Parses `bench train|lora [--steps N] [--batch B] [--length T] [--checkpointing | --no-checkpointing]
     /// [--keep-blocks K] [--replay-blocks R] [--composed-head] [--json]`. Full fine-tuning
-    /// checkpoints by default (the 3 GB goal); LoRA does not (its frozen base keeps no weight gradients or optimiser state, and PEFT's
-    /// eager baseline does not checkpoint either).
+    /// checkpoints by default (the 3 GB goal); LoRA does not (its frozen base keeps no weight
+    /// gradients or optimiser state, and PEFT's eager baseline does not checkpoint either).
     static func run(_ argv: [String], lora: Bool) throws -> Int32 {
         let args = try Arguments(argv, valued: ["--steps", "--batch", "--length", "--repeats", "--keep-blocks", "--replay-blocks"],
                                  knownFlags: ["--json", "--no-checkpointing", "--checkpointing", "--composed-head"])
@@ -41,7 +41,7 @@ enum TrainBench {
         // By default no block is kept and every block is replayed: each stores its seven
         // linear outputs (about 10.6 MB at 512 rows) and its backward recomputes only norms,
         // RoPE, attention and the activation, no matrix product. Same 2.84 GB peak as keeping
-        // 12 blocks and recomputing 18 (the former default), and 1.03-1.28x faster in five
+        // 12 blocks and recomputing 18 (the former default), and 1.03-1.28x faster in four
         // interleaved pairs. Keeping 6 and replaying 24 took 2.93 GB; 12 and 18, 3.03 GB.
         o.keptBlocks = try args.int("--keep-blocks") ?? 0
         o.replayedBlocks = try args.int("--replay-blocks") ?? Int.max

@@ -171,7 +171,7 @@ public final class DissociationTrainer {
                                             logits: batch.lossRows.isEmpty ? .none : .rows(batch.lossRows),
                                             training: true, seed: config.seed &+ UInt64(step &* 1000 &+ microBatch),
                                             checkpointing: config.checkpointing, keptBlocks: config.keptBlocks,
-                                             replayedBlocks: config.replayedBlocks)
+                                            replayedBlocks: config.replayedBlocks)
         // Phases 1 and 2: phi frozen, gradients reach theta only.
         Self.setTrainable(monitor, false)
         _ = try model.trainingBackward(tokens, options: options) { out in

@@ -125,7 +125,7 @@ public final class SFTTrainer {
             var options = DifferentiableOptions(logits: .rows(batch.lossRows), training: true,
                                                 seed: config.seed &+ UInt64(step &* 1000 &+ k),
                                                 checkpointing: config.checkpointing, keptBlocks: config.keptBlocks,
-                                             replayedBlocks: config.replayedBlocks)
+                                                replayedBlocks: config.replayedBlocks)
             // The head and the loss a chunk of rows at a time: no [R, V] logits are stored.
             options.lossTargets = batch.lossTargets
             let l = try model.trainingBackward(batch.tokens, options: options) { out in
