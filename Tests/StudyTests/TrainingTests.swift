@@ -1,6 +1,7 @@
 import Foundation
 import Models
 import Numerics
+import Pipeline
 @testable import Study
 import XCTest
 
@@ -285,6 +286,21 @@ final class TrainingTests: XCTestCase {
         XCTAssertTrue(dissociated[0] == dissociated[1], "dissociation parameters differ between replayed and recomputed blocks")
         let untrained = try TinyTraining.model(seed: 4).parameters.sorted { $0.key < $1.key }.map { $0.value.value.scalars }
         XCTAssertTrue(sft[0] != untrained, "SFT did not change the parameters")
+    }
+
+    /// `keep_blocks` / `replay_blocks` of the training kinds: counts read, negatives named.
+    func testCheckpointedBlockParamsAreChecked() throws {
+        func params(_ kept: Int, _ replayed: Int) -> StageParams {
+            StageParams(["keep_blocks": .int(kept), "replay_blocks": .int(replayed)], instance: "sft")
+        }
+        let counts = try StageSupport.checkpointedBlocks(params(2, 30))
+        XCTAssertEqual(counts.kept, 2)
+        XCTAssertEqual(counts.replayed, 30)
+        for (kept, replayed, key) in [(-1, 0, "keep_blocks"), (0, -3, "replay_blocks")] {
+            XCTAssertThrowsError(try StageSupport.checkpointedBlocks(params(kept, replayed))) { error in
+                XCTAssertTrue("\(error)".contains("\(key) must be 0 or more"), "\(error)")
+            }
+        }
     }
 
     func testTinySFTLowersLossAndSavedModelsReload() throws {

@@ -86,14 +86,7 @@ public struct DissociateKind: StageKind {
         cfg.monitorLearningRate = Float(try p.double("monitor_learning_rate"))
         cfg.monitorWeightDecay = Float(try p.double("monitor_weight_decay"))
         cfg.checkpointing = try p.bool("checkpointing")
-        cfg.keptBlocks = try p.int("keep_blocks")
-        guard cfg.keptBlocks >= 0 else {
-            throw StudyError.invalidConfiguration("keep_blocks must be 0 or more (blocks that skip recomputation), got \(cfg.keptBlocks)")
-        }
-        cfg.replayedBlocks = try p.int("replay_blocks")
-        guard cfg.replayedBlocks >= 0 else {
-            throw StudyError.invalidConfiguration("replay_blocks must be 0 or more (recomputed blocks that store their linear outputs), got \(cfg.replayedBlocks)")
-        }
+        (cfg.keptBlocks, cfg.replayedBlocks) = try StageSupport.checkpointedBlocks(p)
         cfg.seed = UInt64(truncatingIfNeeded: context.seed)
         if try p.bool("lora") {
             cfg.lora = LoRAConfig(rank: try p.int("lora_r"), alpha: try p.double("lora_alpha"),

@@ -87,14 +87,7 @@ public struct SFTKind: StageKind {
         cfg.maxTokens = try p.int("max_tokens")
         cfg.maxGradNorm = Float(try p.double("max_grad_norm"))
         cfg.checkpointing = try p.bool("checkpointing")
-        cfg.keptBlocks = try p.int("keep_blocks")
-        guard cfg.keptBlocks >= 0 else {
-            throw StudyError.invalidConfiguration("keep_blocks must be 0 or more (blocks that skip recomputation), got \(cfg.keptBlocks)")
-        }
-        cfg.replayedBlocks = try p.int("replay_blocks")
-        guard cfg.replayedBlocks >= 0 else {
-            throw StudyError.invalidConfiguration("replay_blocks must be 0 or more (recomputed blocks that store their linear outputs), got \(cfg.replayedBlocks)")
-        }
+        (cfg.keptBlocks, cfg.replayedBlocks) = try StageSupport.checkpointedBlocks(p)
         let stage = try StageSupport.loadModel(context)
         let model = stage.model
         let encoder = ChatExampleEncoder(tokenizer: try stage.requireTokenizer(), maxTokens: cfg.maxTokens,

@@ -56,6 +56,20 @@ public struct StageModel: @unchecked Sendable {
 
 /// Helpers every study stage kind uses.
 public enum StageSupport {
+    // MARK: - Training
+
+    /// `keep_blocks` and `replay_blocks` of a training kind (`sft`, `dissociate`), each 0 or more.
+    static func checkpointedBlocks(_ p: StageParams) throws -> (kept: Int, replayed: Int) {
+        let kept = try p.int("keep_blocks"), replayed = try p.int("replay_blocks")
+        guard kept >= 0 else {
+            throw StudyError.invalidConfiguration("keep_blocks must be 0 or more (blocks that skip recomputation), got \(kept)")
+        }
+        guard replayed >= 0 else {
+            throw StudyError.invalidConfiguration("replay_blocks must be 0 or more (recomputed blocks that store their linear outputs), got \(replayed)")
+        }
+        return (kept, replayed)
+    }
+
     // MARK: - Models
 
     /// Where a stage's model lives: param `param` (a path, relative to the pipeline file) or the
