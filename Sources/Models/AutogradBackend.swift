@@ -85,13 +85,38 @@ final class AutogradBackend: BlockBackend {
     /// run as one GEMM on the concatenated weight, forward and backward, with each module's
     /// LoRA term added to its columns in the same op; trainable base weights run one by one.
     func projections(_ x: Variable, _ modules: [String]) -> [Variable] {
-        guard let fused = model.fusedProjection(modules) else { return modules.map { linear(x, $0) } }
+        guard let (y, widths) = fusedProjection(x, modules) else { return modules.map { linear(x, $0) } }
+        return Ops.split(y, axis: -1, sizes: widths)
+    }
+
+    /// The modules' outputs side by side from one GEMM on the concatenated frozen weight
+    /// (with their LoRA terms), and each module's width; nil when the weights are not fused.
+    private func fusedProjection(_ x: Variable, _ modules: [String]) -> (Variable, [Int])? {
+        guard let fused = model.fusedProjection(modules) else { return nil }
         let weight = Variable(fused.weight), bias = fused.bias.map { Variable($0) }
         let packed = model.packedWeight(modules.joined(separator: "|"), fused.weight, input: x)
         let terms = adapters(modules, widths: fused.widths)
         let y = terms.isEmpty ? tapedLinear(x, weight: weight, bias: bias, packed: packed)
             : Ops.linear(x, weight: weight, bias: bias, packed: packed, adapters: terms, rng: &rng)
-        return Ops.split(y, axis: -1, sizes: fused.widths)
+        return (y, fused.widths)
+    }
+
+    /// The fused gate/up output feeds the gated activation directly: no split copies forward,
+    /// and one gradient for the fused output backward instead of two zero-padded halves.
+    func gatedMLP(_ h: Variable, gate: String, up: String) -> Variable {
+        let fn: Ops.GateFunction
+        switch model.spec.activation {
+        case .silu: fn = .silu
+        case .geluTanh: fn = .geluTanh
+        case .geluErf, .relu:
+            let gu = projections(h, [gate, up])
+            return gated(gate: gu[0], up: gu[1])
+        }
+        guard let (y, widths) = fusedProjection(h, [gate, up]), widths[0] == widths[1] else {
+            let gu = projections(h, [gate, up])
+            return Ops.gated(gu[0], gu[1], fn)
+        }
+        return Ops.gated(fused: y, width: widths[0], fn)
     }
 
     func norm(_ x: Variable, _ module: String) -> Variable {

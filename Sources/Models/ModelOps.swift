@@ -156,8 +156,8 @@ public enum ModelOps {
                     for r in rows {
                         let g = y0 + r * 2 * w, u = g + w, d = d0 + r * w
                         switch kind {
-                        case .silu: VectorMath.map(w, g, u, d) { VectorMath.silu($0) * $1 }
-                        case .geluTanh: VectorMath.map(w, g, u, d) { VectorMath.geluTanh($0) * $1 }
+                        case .silu: Kernels.gatedForward(w, g, u, d, .silu)
+                        case .geluTanh: Kernels.gatedForward(w, g, u, d, .geluTanh)
                         case .geluErf, .relu: VectorMath.map(w, g, u, d) { kind.apply($0) * $1 }
                         }
                     }

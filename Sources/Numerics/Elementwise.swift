@@ -220,6 +220,46 @@ extension Kernels {
         return out
     }
 
+    /// out = f(gate) * up over `n` elements (the gated MLP's activation), eight lanes at a
+    /// time with the function chosen outside the loop.
+    @inlinable
+    public static func gatedForward(_ n: Int, _ gate: UnsafePointer<Float>, _ up: UnsafePointer<Float>,
+                                    _ out: UnsafeMutablePointer<Float>, _ fn: Ops.GateFunction) {
+        switch fn {
+        case .silu: VectorMath.map(n, gate, up, out) { VectorMath.silu($0) * $1 }
+        case .geluTanh: VectorMath.map(n, gate, up, out) { VectorMath.geluTanh($0) * $1 }
+        }
+    }
+
+    /// Backward of `gatedForward` over `n` elements: dGate = g * up * f'(gate) and
+    /// dUp = g * f(gate), each only when its pointer is given. SiLU computes the sigmoid once
+    /// for both (the same values as `VectorMath.siluGrad` and `VectorMath.silu`).
+    @inlinable
+    public static func gatedBackward(_ n: Int, _ g: UnsafePointer<Float>, _ gate: UnsafePointer<Float>,
+                                     _ up: UnsafePointer<Float>, _ dGate: UnsafeMutablePointer<Float>?,
+                                     _ dUp: UnsafeMutablePointer<Float>?, _ fn: Ops.GateFunction) {
+        var i = 0
+        switch fn {
+        case .silu:
+            while i < n {
+                let c = Swift.min(8, n - i)
+                let gi = VectorMath.load(g + i, count: c), x = VectorMath.load(gate + i, count: c)
+                let s = VectorMath.sigmoid(x)
+                if let dGate { VectorMath.store(gi * VectorMath.load(up + i, count: c) * (s * (1 + x * (1 - s))), dGate + i, count: c) }
+                if let dUp { VectorMath.store(gi * (x * s), dUp + i, count: c) }
+                i += 8
+            }
+        case .geluTanh:
+            while i < n {
+                let c = Swift.min(8, n - i)
+                let gi = VectorMath.load(g + i, count: c), x = VectorMath.load(gate + i, count: c)
+                if let dGate { VectorMath.store(gi * VectorMath.load(up + i, count: c) * VectorMath.geluTanhGrad(x), dGate + i, count: c) }
+                if let dUp { VectorMath.store(gi * VectorMath.geluTanh(x), dUp + i, count: c) }
+                i += 8
+            }
+        }
+    }
+
     /// `f(x, y, z)` elementwise for three same-shaped tensors.
     @inlinable
     public static func zipMap3(_ x: Tensor, _ y: Tensor, _ z: Tensor, _ f: (Float, Float, Float) -> Float) -> Tensor {

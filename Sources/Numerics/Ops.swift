@@ -162,32 +162,48 @@ extension Ops {
     /// Llama's SiLU-gated and Gemma's GELU-gated MLPs.
     public static func gated(_ gate: Variable, _ up: Variable, _ fn: GateFunction) -> Variable {
         precondition(gate.shape == up.shape, "gated: gate \(gate.shape) vs up \(up.shape)")
-        let vg = gate.value, vu = up.value
-        let y = fn == .silu ? Kernels.zipMapSIMD(vg, vu, cost: 4) { VectorMath.silu($0) * $1 }
-                            : Kernels.zipMapSIMD(vg, vu, cost: 4) { VectorMath.geluTanh($0) * $1 }
+        let vg = gate.value, vu = up.value, n = vg.count
+        var y = Tensor(uninitialized: vg.shape)
+        let py = y.mutablePointer(), pg = vg.basePointer, pu = vu.basePointer
+        Threading.parallelChunks(n, costPerItem: 4) { r in
+            Kernels.gatedForward(r.count, pg + r.lowerBound, pu + r.lowerBound, py + r.lowerBound, fn)
+        }
         guard Autograd.records(gate, up) else { return Variable(y) }
         return Variable(y, parents: [gate, up]) { g, need in
             var dGate: Tensor? = need[0] ? Tensor(uninitialized: vg.shape) : nil
             var dUp: Tensor? = need[1] ? Tensor(uninitialized: vg.shape) : nil
-            let pdg = dGate?.mutablePointer(), pdu = dUp?.mutablePointer()
-            let pg = g.basePointer, px = vg.basePointer, pu = vu.basePointer
-            Threading.parallelChunks(vg.count, costPerItem: 8) { r in
-                var i = r.lowerBound
-                while i < r.upperBound {
-                    let c = Swift.min(8, r.upperBound - i)
-                    let gi = VectorMath.load(pg + i, count: c), xi = VectorMath.load(px + i, count: c)
-                    if let pdg {
-                        let d = fn == .silu ? VectorMath.siluGrad(xi) : VectorMath.geluTanhGrad(xi)
-                        VectorMath.store(gi * VectorMath.load(pu + i, count: c) * d, pdg + i, count: c)
-                    }
-                    if let pdu {
-                        let f = fn == .silu ? VectorMath.silu(xi) : VectorMath.geluTanh(xi)
-                        VectorMath.store(gi * f, pdu + i, count: c)
-                    }
-                    i += 8
-                }
+            let pdg = dGate?.mutablePointer(), pdu = dUp?.mutablePointer(), pgr = g.basePointer
+            Threading.parallelChunks(n, costPerItem: 8) { r in
+                let o = r.lowerBound
+                Kernels.gatedBackward(r.count, pgr + o, pg + o, pu + o, pdg.map { $0 + o }, pdu.map { $0 + o }, fn)
             }
             return [dGate, dUp]
+        }
+    }
+
+    /// f(gate) * up read from one fused projection y [N, 2W] (gate columns first, then up),
+    /// -> [N, W]: the gated MLP of a fused frozen gate/up GEMM without copying the halves out,
+    /// and a backward that writes both halves of dy in one pass. Same values as `gated` on
+    /// the two halves.
+    public static func gated(fused y: Variable, width w: Int, _ fn: GateFunction) -> Variable {
+        precondition(y.shape.count == 2 && y.shape[1] == 2 * w, "gated: fused input \(y.shape) is not [N, 2 x \(w)]")
+        let vy = y.value, rows = vy.shape[0]
+        var out = Tensor(uninitialized: [rows, w])
+        let po = out.mutablePointer(), py = vy.basePointer
+        Threading.parallelChunks(rows, costPerItem: 4 * w) { r in
+            for i in r { Kernels.gatedForward(w, py + 2 * w * i, py + 2 * w * i + w, po + w * i, fn) }
+        }
+        guard Autograd.records(y) else { return Variable(out) }
+        return Variable(out, parents: [y]) { g, _ in
+            var dy = Tensor(uninitialized: vy.shape)
+            let pd = dy.mutablePointer(), pgr = g.basePointer
+            Threading.parallelChunks(rows, costPerItem: 8 * w) { r in
+                for i in r {
+                    let x = py + 2 * w * i, d = pd + 2 * w * i
+                    Kernels.gatedBackward(w, pgr + w * i, x, x + w, d, d + w, fn)
+                }
+            }
+            return [dy]
         }
     }
 

@@ -8,7 +8,9 @@
 // Kernel: 6 x 16 output tiles held in twelve 8-wide registers; per k one broadcast of each
 // of 6 left-operand values and two 8-wide loads of the right operand (12 FMAs). The left
 // operand is read in place (6 row streams); k is cut into blocks whose right-operand panel
-// stays in L1 and m into blocks whose left rows stay in L2.
+// stays in L1 and m into blocks whose left rows stay in L2. While one panel block is in use,
+// the next one a thread will read is prefetched (a weight streams from memory once per
+// product, and a 68-row product gives each block only 12 tiles of work to hide it behind).
 // Threads split the output columns (16-wide panels).
 //
 // Dimension legend: R rows of W (output features), K columns of W (input features),
@@ -134,7 +136,25 @@ public final class PackedMatrix: @unchecked Sendable {
                     for p in range {
                         let b = ptrs.b + (p * depth + k0) * 16
                         let cols = Swift.min(16, n - 16 * p)
+                        // The block this thread reads next (the next panel at this depth, or the first
+                        // panel at the next depth), requested a slice per tile while this block is in use.
+                        var next: UnsafePointer<Float>? = nil
+                        var nextLen = 0
+                        if p + 1 < range.upperBound {
+                            next = ptrs.b + ((p + 1) * depth + k0) * 16
+                            nextLen = kLen
+                        } else if t1 == tiles && k0 + kLen < depth {
+                            next = ptrs.b + (range.lowerBound * depth + k0 + kLen) * 16
+                            nextLen = Swift.min(kc, depth - k0 - kLen)
+                        }
+                        let perTile = (nextLen + (t1 - t0) - 1) / (t1 - t0)
                         for t in t0..<t1 {
+                            if let next {
+                                // One 64-byte line per k: a k row of the panel is 16 floats.
+                                var l = (t - t0) * perTile
+                                let end = Swift.min(nextLen, l + perTile)
+                                while l < end { prefetch(next + 16 * l); l += 1 }
+                            }
                             let rows = Swift.min(6, m - 6 * t)
                             if rows <= 2 {
                                 microNarrow(ptrs.a + 6 * t * lda + k0, lda, b, kLen, ptrs.c + 6 * t * ldc + 16 * p, ldc,
@@ -269,6 +289,15 @@ public final class PackedMatrix: @unchecked Sendable {
         UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD8<Float>.self)
     }
 }
+
+/// LLVM's prefetch intrinsic (read, locality 2 = into L2 and below, data cache): Swift has no
+/// prefetch of its own, and the arguments after the address must be constants.
+@_silgen_name("llvm.prefetch.p0")
+private func llvmPrefetch(_ address: UnsafeRawPointer, _ write: Int32, _ locality: Int32, _ dataCache: Int32)
+
+/// Asks for the cache line holding `p` ahead of its use (never faults, even past the end).
+@inline(__always)
+func prefetch(_ p: UnsafePointer<Float>) { llvmPrefetch(UnsafeRawPointer(p), 0, 2, 1) }
 
 /// Pointers handed to packing workers (each writes its own panels).
 private struct PackPointers: @unchecked Sendable {
