@@ -225,38 +225,45 @@ extension Kernels {
     @inlinable
     public static func gatedForward(_ n: Int, _ gate: UnsafePointer<Float>, _ up: UnsafePointer<Float>,
                                     _ out: UnsafeMutablePointer<Float>, _ fn: Ops.GateFunction) {
-        switch fn {
-        case .silu: VectorMath.map(n, gate, up, out) { VectorMath.silu($0) * $1 }
-        case .geluTanh: VectorMath.map(n, gate, up, out) { VectorMath.geluTanh($0) * $1 }
+        var i = 0
+        while i < n {
+            let c = Swift.min(8, n - i)
+            let x = VectorMath.load(gate + i, count: c), u = VectorMath.load(up + i, count: c)
+            let y: SIMD8<Float>
+            switch fn {
+            case .silu: y = x * VectorMath.sigmoid(x) * u
+            case .geluTanh: y = VectorMath.geluTanh(x) * u
+            }
+            VectorMath.store(y, out + i, count: c)
+            i += 8
         }
     }
 
     /// Backward of `gatedForward` over `n` elements: dGate = g * up * f'(gate) and
     /// dUp = g * f(gate), each only when its pointer is given. SiLU computes the sigmoid once
-    /// for both (the same values as `VectorMath.siluGrad` and `VectorMath.silu`).
+    /// for both, with the expressions of `VectorMath.siluGrad` and `VectorMath.silu`.
     @inlinable
     public static func gatedBackward(_ n: Int, _ g: UnsafePointer<Float>, _ gate: UnsafePointer<Float>,
                                      _ up: UnsafePointer<Float>, _ dGate: UnsafeMutablePointer<Float>?,
                                      _ dUp: UnsafeMutablePointer<Float>?, _ fn: Ops.GateFunction) {
         var i = 0
-        switch fn {
-        case .silu:
-            while i < n {
-                let c = Swift.min(8, n - i)
-                let gi = VectorMath.load(g + i, count: c), x = VectorMath.load(gate + i, count: c)
+        while i < n {
+            let c = Swift.min(8, n - i)
+            let gi = VectorMath.load(g + i, count: c), x = VectorMath.load(gate + i, count: c)
+            let u = VectorMath.load(up + i, count: c)
+            let dg: SIMD8<Float>, f: SIMD8<Float>
+            switch fn {
+            case .silu:
                 let s = VectorMath.sigmoid(x)
-                if let dGate { VectorMath.store(gi * VectorMath.load(up + i, count: c) * (s * (1 + x * (1 - s))), dGate + i, count: c) }
-                if let dUp { VectorMath.store(gi * (x * s), dUp + i, count: c) }
-                i += 8
+                dg = gi * u * (s * (1 + x * (1 - s)))
+                f = x * s
+            case .geluTanh:
+                dg = gi * u * VectorMath.geluTanhGrad(x)
+                f = VectorMath.geluTanh(x)
             }
-        case .geluTanh:
-            while i < n {
-                let c = Swift.min(8, n - i)
-                let gi = VectorMath.load(g + i, count: c), x = VectorMath.load(gate + i, count: c)
-                if let dGate { VectorMath.store(gi * VectorMath.load(up + i, count: c) * VectorMath.geluTanhGrad(x), dGate + i, count: c) }
-                if let dUp { VectorMath.store(gi * VectorMath.geluTanh(x), dUp + i, count: c) }
-                i += 8
-            }
+            if let dGate { VectorMath.store(dg, dGate + i, count: c) }
+            if let dUp { VectorMath.store(gi * f, dUp + i, count: c) }
+            i += 8
         }
     }
 

@@ -46,6 +46,29 @@ final class GradientTests: XCTestCase {
         XCTAssertEqual(Ops.addScaled(vx, vy, scale: 0.37).value.scalars, Ops.add(vx, Ops.scale(vy, by: 0.37)).value.scalars)
     }
 
+    /// The gated op on a fused [N, 2W] gate/up output: finite differences, and the same
+    /// values and gradients, bit for bit, as `gated` on the two halves (W = 13: a tail of 5
+    /// lanes after the full eight; rows of 2W so every row starts off a lane boundary).
+    func testGatedOnFusedOutputMatchesSplitHalves() {
+        var rng = SplitMix64(seed: 21)
+        let w = 13
+        let fused = randomTensor([3, 2 * w], &rng, low: -3, high: 3)
+        let seed = randomTensor([3, w], &rng, low: -1, high: 1)
+        for fn in [Ops.GateFunction.silu, .geluTanh] {
+            checkGradients("gated fused \(fn)", [fused]) { Ops.gated(fused: $0[0], width: w, fn) }
+            let a = Variable(fused, requiresGrad: true)
+            let ya = Ops.gated(fused: a, width: w, fn)
+            ya.backward(seed: seed)
+            let b = Variable(fused, requiresGrad: true)
+            let halves = Ops.split(b, axis: -1, sizes: [w, w])
+            let yb = Ops.gated(halves[0], halves[1], fn)
+            yb.backward(seed: seed)
+            XCTAssertEqual(ya.value.shape, [3, w])
+            XCTAssertEqual(ya.value.scalars, yb.value.scalars, "\(fn) values")
+            XCTAssertEqual(a.grad?.scalars, b.grad?.scalars, "\(fn) gradients")
+        }
+    }
+
     func testReductions() {
         var rng = SplitMix64(seed: 3)
         // Well-separated values so the max has no near-ties within the finite-difference step.
