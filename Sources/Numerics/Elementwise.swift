@@ -220,50 +220,88 @@ extension Kernels {
         return out
     }
 
-    /// out = f(gate) * up over `n` elements (the gated MLP's activation), eight lanes at a
-    /// time with the function chosen outside the loop.
-    @inlinable
+    /// out = f(gate) * up over `n` elements (the gated MLP's activation).
     public static func gatedForward(_ n: Int, _ gate: UnsafePointer<Float>, _ up: UnsafePointer<Float>,
                                     _ out: UnsafeMutablePointer<Float>, _ fn: Ops.GateFunction) {
+        let full = n & ~7
         var i = 0
-        while i < n {
-            let c = Swift.min(8, n - i)
-            let x = VectorMath.load(gate + i, count: c), u = VectorMath.load(up + i, count: c)
-            let y: SIMD8<Float>
-            switch fn {
-            case .silu: y = x * VectorMath.sigmoid(x) * u
-            case .geluTanh: y = VectorMath.geluTanh(x) * u
+        switch fn {
+        case .silu:
+            while i < full {
+                let x = VectorMath.load(gate + i, count: 8), u = VectorMath.load(up + i, count: 8)
+                VectorMath.store(x * VectorMath.sigmoid(x) * u, out + i, count: 8)
+                i += 8
             }
-            VectorMath.store(y, out + i, count: c)
-            i += 8
+        case .geluTanh:
+            while i < full {
+                let x = VectorMath.load(gate + i, count: 8), u = VectorMath.load(up + i, count: 8)
+                VectorMath.store(VectorMath.geluTanh(x) * u, out + i, count: 8)
+                i += 8
+            }
         }
+        if full < n { padded(n - full, [gate + full, up + full], [out + full]) { p, o in gatedForward8(p[0], p[1], o[0], fn) } }
     }
 
     /// Backward of `gatedForward` over `n` elements: dGate = g * up * f'(gate) and
     /// dUp = g * f(gate), each only when its pointer is given. SiLU computes the sigmoid once
     /// for both, with the expressions of `VectorMath.siluGrad` and `VectorMath.silu`.
-    @inlinable
     public static func gatedBackward(_ n: Int, _ g: UnsafePointer<Float>, _ gate: UnsafePointer<Float>,
                                      _ up: UnsafePointer<Float>, _ dGate: UnsafeMutablePointer<Float>?,
                                      _ dUp: UnsafeMutablePointer<Float>?, _ fn: Ops.GateFunction) {
+        let full = n & ~7
         var i = 0
-        while i < n {
-            let c = Swift.min(8, n - i)
-            let gi = VectorMath.load(g + i, count: c), x = VectorMath.load(gate + i, count: c)
-            let u = VectorMath.load(up + i, count: c)
-            let dg: SIMD8<Float>, f: SIMD8<Float>
-            switch fn {
-            case .silu:
-                let s = VectorMath.sigmoid(x)
-                dg = gi * u * (s * (1 + x * (1 - s)))
-                f = x * s
-            case .geluTanh:
-                dg = gi * u * VectorMath.geluTanhGrad(x)
-                f = VectorMath.geluTanh(x)
-            }
-            if let dGate { VectorMath.store(dg, dGate + i, count: c) }
-            if let dUp { VectorMath.store(gi * f, dUp + i, count: c) }
+        while i < full {
+            gatedBackward8(g + i, gate + i, up + i, dGate.map { $0 + i }, dUp.map { $0 + i }, fn)
             i += 8
+        }
+        if full < n {
+            padded(n - full, [g + full, gate + full, up + full], [dGate, dUp].compactMap { $0.map { $0 + full } }) { p, o in
+                gatedBackward8(p[0], p[1], p[2], dGate == nil ? nil : o[0], dUp == nil ? nil : o[dGate == nil ? 0 : 1], fn)
+            }
+        }
+    }
+
+    // The kernels below work on exactly eight lanes with plain vector loads: written as one
+    // loop with lane-by-lane tail loads, or through closures, the compiler left the sigmoid
+    // as a call per eight lanes or split the vectors into 128-bit halves.
+
+    @inline(__always)
+    static func gatedForward8(_ gate: UnsafePointer<Float>, _ up: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>,
+                              _ fn: Ops.GateFunction) {
+        let x = VectorMath.load(gate, count: 8), u = VectorMath.load(up, count: 8)
+        switch fn {
+        case .silu: VectorMath.store(x * VectorMath.sigmoid(x) * u, out, count: 8)
+        case .geluTanh: VectorMath.store(VectorMath.geluTanh(x) * u, out, count: 8)
+        }
+    }
+
+    @inline(__always)
+    static func gatedBackward8(_ g: UnsafePointer<Float>, _ gate: UnsafePointer<Float>, _ up: UnsafePointer<Float>,
+                               _ dGate: UnsafeMutablePointer<Float>?, _ dUp: UnsafeMutablePointer<Float>?,
+                               _ fn: Ops.GateFunction) {
+        let gi = VectorMath.load(g, count: 8), x = VectorMath.load(gate, count: 8)
+        switch fn {
+        case .silu:
+            let s = VectorMath.sigmoid(x)
+            if let dGate { VectorMath.store(gi * VectorMath.load(up, count: 8) * (s * (1 + x * (1 - s))), dGate, count: 8) }
+            if let dUp { VectorMath.store(gi * (x * s), dUp, count: 8) }
+        case .geluTanh:
+            if let dGate { VectorMath.store(gi * VectorMath.load(up, count: 8) * VectorMath.geluTanhGrad(x), dGate, count: 8) }
+            if let dUp { VectorMath.store(gi * VectorMath.geluTanh(x), dUp, count: 8) }
+        }
+    }
+
+    /// Runs an eight-lane `body` on the last `count` (< 8) elements: inputs copied into
+    /// zero-padded stack vectors, the first `count` lanes of each output copied back.
+    static func padded(_ count: Int, _ inputs: [UnsafePointer<Float>], _ outputs: [UnsafeMutablePointer<Float>],
+                       _ body: ([UnsafePointer<Float>], [UnsafeMutablePointer<Float>]) -> Void) {
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: 8 * (inputs.count + outputs.count)) { t in
+            let base = t.baseAddress!
+            base.initialize(repeating: 0, count: t.count)
+            for (k, p) in inputs.enumerated() { (base + 8 * k).update(from: p, count: count) }
+            let outs = (0..<outputs.count).map { base + 8 * (inputs.count + $0) }
+            body((0..<inputs.count).map { UnsafePointer(base + 8 * $0) }, outs)
+            for (k, p) in outputs.enumerated() { p.update(from: outs[k], count: count) }
         }
     }
 
