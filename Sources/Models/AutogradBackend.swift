@@ -103,20 +103,19 @@ final class AutogradBackend: BlockBackend {
 
     /// The fused gate/up output feeds the gated activation directly: no split copies forward,
     /// and one gradient for the fused output backward instead of two zero-padded halves.
+    /// The fused GEMM runs once either way (a second run would record or replay the block's
+    /// products twice and draw the LoRA dropout masks twice).
     func gatedMLP(_ h: Variable, gate: String, up: String) -> Variable {
-        let fn: Ops.GateFunction
+        guard let (y, widths) = fusedProjection(h, [gate, up]) else { return gated(gate: linear(h, gate), up: linear(h, up)) }
+        let fn: Ops.GateFunction?
         switch model.spec.activation {
         case .silu: fn = .silu
         case .geluTanh: fn = .geluTanh
-        case .geluErf, .relu:
-            let gu = projections(h, [gate, up])
-            return gated(gate: gu[0], up: gu[1])
+        case .geluErf, .relu: fn = nil
         }
-        guard let (y, widths) = fusedProjection(h, [gate, up]), widths[0] == widths[1] else {
-            let gu = projections(h, [gate, up])
-            return Ops.gated(gu[0], gu[1], fn)
-        }
-        return Ops.gated(fused: y, width: widths[0], fn)
+        if let fn, widths[0] == widths[1] { return Ops.gated(fused: y, width: widths[0], fn) }
+        let gu = Ops.split(y, axis: -1, sizes: widths)
+        return gated(gate: gu[0], up: gu[1])
     }
 
     func norm(_ x: Variable, _ module: String) -> Variable {
