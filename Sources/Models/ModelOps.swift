@@ -170,6 +170,11 @@ public enum ModelOps {
     /// act(gate) * up, fused.
     public static func gatedActivation(gate: Tensor, up: Tensor, _ kind: Activation) -> Tensor {
         precondition(gate.shape == up.shape, "gated activation: \(gate.shape) vs \(up.shape)")
+        switch kind {
+        case .silu: return Kernels.gated(gate, up, .silu)
+        case .geluTanh: return Kernels.gated(gate, up, .geluTanh)
+        case .geluErf, .relu: break
+        }
         return Tensor(shape: gate.shape) { out in
             gate.withUnsafeBufferPointer { pg in
                 up.withUnsafeBufferPointer { pu in

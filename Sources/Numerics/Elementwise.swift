@@ -220,6 +220,17 @@ extension Kernels {
         return out
     }
 
+    /// f(gate) * up for two same-shaped tensors (split over threads from 128K elements).
+    public static func gated(_ gate: Tensor, _ up: Tensor, _ fn: Ops.GateFunction) -> Tensor {
+        precondition(gate.shape == up.shape, "gated: gate \(gate.shape) vs up \(up.shape)")
+        var y = Tensor(uninitialized: gate.shape)
+        let py = y.mutablePointer(), pg = gate.basePointer, pu = up.basePointer
+        Threading.parallelChunks(gate.count, costPerItem: 4) { r in
+            gatedForward(r.count, pg + r.lowerBound, pu + r.lowerBound, py + r.lowerBound, fn)
+        }
+        return y
+    }
+
     /// out = f(gate) * up over `n` elements (the gated MLP's activation).
     public static func gatedForward(_ n: Int, _ gate: UnsafePointer<Float>, _ up: UnsafePointer<Float>,
                                     _ out: UnsafeMutablePointer<Float>, _ fn: Ops.GateFunction) {

@@ -163,16 +163,13 @@ extension Ops {
     public static func gated(_ gate: Variable, _ up: Variable, _ fn: GateFunction) -> Variable {
         precondition(gate.shape == up.shape, "gated: gate \(gate.shape) vs up \(up.shape)")
         let vg = gate.value, vu = up.value, n = vg.count
-        var y = Tensor(uninitialized: vg.shape)
-        let py = y.mutablePointer(), pg = vg.basePointer, pu = vu.basePointer
-        Threading.parallelChunks(n, costPerItem: 4) { r in
-            Kernels.gatedForward(r.count, pg + r.lowerBound, pu + r.lowerBound, py + r.lowerBound, fn)
-        }
+        let y = Kernels.gated(vg, vu, fn)
         guard Autograd.records(gate, up) else { return Variable(y) }
         return Variable(y, parents: [gate, up]) { g, need in
             var dGate: Tensor? = need[0] ? Tensor(uninitialized: vg.shape) : nil
             var dUp: Tensor? = need[1] ? Tensor(uninitialized: vg.shape) : nil
             let pdg = dGate?.mutablePointer(), pdu = dUp?.mutablePointer(), pgr = g.basePointer
+            let pg = vg.basePointer, pu = vu.basePointer
             Threading.parallelChunks(n, costPerItem: 8) { r in
                 let o = r.lowerBound
                 Kernels.gatedBackward(r.count, pgr + o, pg + o, pu + o, pdg.map { $0 + o }, pdu.map { $0 + o }, fn)
