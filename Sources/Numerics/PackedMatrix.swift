@@ -113,6 +113,9 @@ public final class PackedMatrix: @unchecked Sendable {
     /// Depth per k block: the 16-wide right panel block (16 x kc) and one 6-row left tile
     /// (6 x kc) together stay under L1's 32 KB.
     static let maxBlockDepth = 320
+    /// Chunks of panels per thread in a split product (in-process A/B on a PGD step at the
+    /// embedding layer: 6 evenly against 4 of ceil size, 1.01-1.06 faster).
+    static let chunksPerThread = 6
     /// Left-operand rows per m block (their tiles stay in L2 while the panels stream by).
     static let blockRows = 168
 
@@ -175,8 +178,10 @@ public final class PackedMatrix: @unchecked Sendable {
         if threads <= 1 || work < Threading.gemmSplitThreshold || panelCount < 2 {
             run(0..<panelCount)
         } else {
-            // A few chunks per thread so a late or preempted helper does not hold the caller.
-            Threading.parallelFor(chunks: Swift.min(panelCount, threads * 4), panelCount, run)
+            // A few chunks per thread so a late or preempted helper does not hold the caller,
+            // of equal size (36 panels: 12 x 3 rather than 7 x 5 + 1, where one thread of two
+            // could get 20 panels to the other's 16).
+            Threading.parallelFor(chunks: Swift.min(panelCount, threads * chunksPerThread), panelCount, evenly: true, run)
         }
     }
 

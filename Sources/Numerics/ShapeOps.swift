@@ -76,6 +76,19 @@ extension Kernels {
         return out
     }
 
+    /// x[..., range, ...] += g along `axis` (g has x's shape with `range.count` on that axis):
+    /// the backward of a slice accumulated in place.
+    public static func addIntoSlice(_ x: inout Tensor, _ g: Tensor, axis: Int, range: Range<Int>) {
+        let (o, n, inner, ax) = axisView(x.shape, axis)
+        precondition(range.lowerBound >= 0 && range.upperBound <= n && g.count == o * range.count * inner,
+                     "addIntoSlice: gradient \(g.shape) does not fit \(range) of axis \(ax) of \(x.shape)")
+        let px = x.mutablePointer(), pg = g.basePointer, len = range.count * inner
+        for a in 0..<o {
+            let dst = px + (a * n + range.lowerBound) * inner, src = pg + a * len
+            for i in 0..<len { dst[i] += src[i] }
+        }
+    }
+
     /// Rows `indices` of x [N, D] -> [M, D].
     public static func gatherRows(_ x: Tensor, indices: [Int]) -> Tensor {
         precondition(x.rank == 2, "gatherRows needs [N, D], got \(x.shape)")
@@ -170,7 +183,9 @@ extension Ops {
         let y = Kernels.slice(x.value, axis: axis, range: range)
         guard Autograd.records(x) else { return Variable(y) }
         let shape = x.shape
-        return Variable(y, parents: [x]) { g, _ in [Kernels.unslice(g, shape: shape, axis: axis, range: range)] }
+        return Variable(y, parents: [x], slice: (axis, range)) { g, _ in
+            [Kernels.unslice(g, shape: shape, axis: axis, range: range)]
+        }
     }
 
     /// Splits along `axis` into consecutive pieces of the given sizes.

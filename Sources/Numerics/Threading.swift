@@ -97,7 +97,11 @@ public enum Threading {
     /// Runs `body` over `0..<n` cut into `chunks` contiguous ranges, claimed by the calling
     /// thread and `kernelThreads - 1` helpers; inline when there is one thread, one chunk,
     /// or another parallel region is running (nested calls run serially).
-    public static func parallelFor(chunks requested: Int, _ n: Int, _ body: (Range<Int>) -> Void) {
+    ///
+    /// Chunks are `ceil(n / chunks)` long (the last ones shorter or empty), or, when `evenly`,
+    /// differ in length by at most one: 36 panels in 8 chunks are 5,5,5,5,5,5,5,1 the first
+    /// way, which leaves one thread of two with 20 panels to the other's 16.
+    public static func parallelFor(chunks requested: Int, _ n: Int, evenly: Bool = false, _ body: (Range<Int>) -> Void) {
         let threads = kernelThreads
         let chunks = Swift.min(requested, n)
         guard n > 0 else { return }
@@ -109,7 +113,8 @@ public enum Threading {
         let per = (n + chunks - 1) / chunks
         withoutActuallyEscaping(body) { escapable in
             let work = ChunkedWork(chunks: chunks) { c in
-                let lo = c * per, hi = Swift.min(n, lo + per)
+                let lo = evenly ? c * n / chunks : c * per
+                let hi = evenly ? (c + 1) * n / chunks : Swift.min(n, lo + per)
                 if lo < hi { escapable(lo..<hi) }
             }
             WorkerPool.shared.post(work)

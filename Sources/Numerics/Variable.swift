@@ -13,9 +13,16 @@ final class TapeNode {
     var parents: [Variable]
     /// Maps (output gradient, which parents need a gradient) to per-parent gradients.
     let backward: (Tensor, [Bool]) -> [Tensor?]
+    /// For a slice of its one parent: where along which axis. The engine then adds the
+    /// output gradient into that part of the parent's gradient in place, instead of calling
+    /// `backward` for a zero-padded full-size gradient and adding that (the q, k and v
+    /// pieces of a fused projection would build three and add two).
+    let slice: (axis: Int, range: Range<Int>)?
 
-    init(parents: [Variable], backward: @escaping (Tensor, [Bool]) -> [Tensor?]) {
+    init(parents: [Variable], slice: (axis: Int, range: Range<Int>)? = nil,
+         backward: @escaping (Tensor, [Bool]) -> [Tensor?]) {
         self.parents = parents
+        self.slice = slice
         self.backward = backward
     }
 }
@@ -42,10 +49,11 @@ public final class Variable {
     }
 
     /// An interior Variable produced by an op (internal: use `Ops`).
-    init(_ value: Tensor, parents: [Variable], backward: @escaping (Tensor, [Bool]) -> [Tensor?]) {
+    init(_ value: Tensor, parents: [Variable], slice: (axis: Int, range: Range<Int>)? = nil,
+         backward: @escaping (Tensor, [Bool]) -> [Tensor?]) {
         self.value = value
         self.requiresGrad = true
-        self.node = TapeNode(parents: parents, backward: backward)
+        self.node = TapeNode(parents: parents, slice: slice, backward: backward)
     }
 
     /// Releases the tape iteratively so deep graphs do not overflow the stack on deinit.
@@ -105,6 +113,15 @@ public final class Variable {
             guard let g = grads.removeValue(forKey: ObjectIdentifier(v)) else { continue }
             guard let n = v.node else { v.accumulate(g); continue }
             if v.retainsGrad { v.accumulate(g) }
+            if let slice = n.slice, n.parents.count == 1 {
+                let p = n.parents[0]
+                guard p.requiresGrad else { continue }
+                let key = ObjectIdentifier(p)
+                var full = grads.removeValue(forKey: key) ?? Tensor(zeros: p.value.shape)
+                Kernels.addIntoSlice(&full, g, axis: slice.axis, range: slice.range)
+                grads[key] = full
+                continue
+            }
             let needs = n.parents.map { $0.requiresGrad }
             let pg = n.backward(g, needs)
             for (p, gp) in zip(n.parents, pg) where p.requiresGrad {

@@ -126,6 +126,19 @@ final class GradientTests: XCTestCase {
             let parts = Ops.split(v[0], axis: 3, sizes: [2, 3])
             return Ops.concat([Ops.scale(parts[1], by: 2), parts[0]], axis: 3)
         }
+        // Slices add their gradients into the parent's in place: pieces on a middle axis,
+        // overlapping slices, a piece left unused, the parent also used directly and a slice
+        // of a slice.
+        checkGradients("split middle axis, one piece unused", [x]) { v in
+            let parts = Ops.split(v[0], axis: 1, sizes: [1, 1, 1])
+            return Ops.concat([Ops.exp(parts[2]), Ops.scale(parts[0], by: -3)], axis: 1)
+        }
+        checkGradients("overlapping slices and direct use", [x]) { v in
+            let a = Ops.slice(v[0], axis: 3, range: 0..<4), b = Ops.slice(v[0], axis: 3, range: 2..<5)
+            let inner = Ops.slice(b, axis: 2, range: 1..<3)
+            return Ops.concat([Ops.reshape(a * a, [2, -1]), Ops.reshape(inner, [2, -1]), Ops.reshape(Ops.exp(v[0]), [2, -1])],
+                              axis: 1)
+        }
         let table = randomTensor([6, 3], &rng)
         checkGradients("gatherRows duplicates", [table]) { Ops.gatherRows($0[0], indices: [5, 0, 5, 2]) }
         checkGradients("embedding", [table]) { Ops.embedding(weight: $0[0], ids: [1, 1, 3]) }

@@ -1,4 +1,5 @@
 // Optimiser bookkeeping: frozen parameters, missing gradients, schedules, parallel chunks.
+import Synchronization
 import XCTest
 @testable import Numerics
 
@@ -48,6 +49,27 @@ final class OptimizerTests: XCTestCase {
                 Threading.parallelChunks(n, costPerItem: cost) { r in for i in r { base[i] &+= 1 } }
             }
             XCTAssertTrue(hits.allSatisfy { $0 == 1 }, "threads \(threads)")
+        }
+    }
+
+    func testEvenParallelForCoversEveryIndexOnceInChunksOfNearlyEqualSize() {
+        let saved = Threading.kernelThreads
+        defer { Threading.kernelThreads = saved }
+        Threading.kernelThreads = 2
+        for (n, chunks) in [(36, 12), (36, 8), (60, 12), (7, 12), (97, 10)] {
+            var hits = [UInt8](repeating: 0, count: n)
+            let sizes = Mutex<[Int]>([])
+            hits.withUnsafeMutableBufferPointer { h in
+                let base = h.baseAddress!
+                Threading.parallelFor(chunks: chunks, n, evenly: true) { r in
+                    for i in r { base[i] &+= 1 }
+                    sizes.withLock { $0.append(r.count) }
+                }
+            }
+            XCTAssertTrue(hits.allSatisfy { $0 == 1 }, "n \(n) chunks \(chunks)")
+            let s = sizes.withLock { $0 }
+            XCTAssertEqual(s.count, min(n, chunks), "n \(n) chunks \(chunks)")
+            XCTAssertLessThanOrEqual(s.max()! - s.min()!, 1, "n \(n) chunks \(chunks): sizes \(s)")
         }
     }
 }
