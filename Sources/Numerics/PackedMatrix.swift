@@ -114,7 +114,7 @@ public final class PackedMatrix: @unchecked Sendable {
     /// (6 x kc) together stay under L1's 32 KB.
     static let maxBlockDepth = 320
     /// Chunks of panels per thread in a split product (in-process A/B on a PGD step at the
-    /// embedding layer: 6 evenly against 4 of ceil size, 1.01-1.06 faster).
+    /// embedding layer: 6 of equal size against 4 of ceil size, 1.00-1.06 faster).
     static let chunksPerThread = 6
     /// Left-operand rows per m block (their tiles stay in L2 while the panels stream by).
     static let blockRows = 168

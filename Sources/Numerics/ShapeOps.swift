@@ -67,15 +67,6 @@ extension Kernels {
         return out
     }
 
-    /// Zeros of `shape` with `g` written at `range` along `axis` (backward of slice).
-    public static func unslice(_ g: Tensor, shape: [Int], axis: Int, range: Range<Int>) -> Tensor {
-        let (o, n, inner, _) = axisView(shape, axis)
-        var out = Tensor(zeros: shape)
-        let po = out.mutablePointer(), pg = g.basePointer, len = range.count * inner
-        for a in 0..<o { (po + (a * n + range.lowerBound) * inner).update(from: pg + a * len, count: len) }
-        return out
-    }
-
     /// x[..., range, ...] += g along `axis` (g has x's shape with `range.count` on that axis):
     /// the backward of a slice accumulated in place.
     public static func addIntoSlice(_ x: inout Tensor, _ g: Tensor, axis: Int, range: Range<Int>) {
@@ -183,8 +174,12 @@ extension Ops {
         let y = Kernels.slice(x.value, axis: axis, range: range)
         guard Autograd.records(x) else { return Variable(y) }
         let shape = x.shape
+        // The engine adds g into the parent's gradient itself (`slice:`); the closure states
+        // the same gradient for any other reader of the tape.
         return Variable(y, parents: [x], slice: (axis, range)) { g, _ in
-            [Kernels.unslice(g, shape: shape, axis: axis, range: range)]
+            var full = Tensor(zeros: shape)
+            Kernels.addIntoSlice(&full, g, axis: axis, range: range)
+            return [full]
         }
     }
 

@@ -70,6 +70,20 @@ final class AutogradTests: XCTestCase {
         XCTAssertNil(frozen.grad)
     }
 
+    /// A slice's gradient lands in its part of the parent's gradient, added in place by the
+    /// engine; the node's own backward closure states the same zero-padded gradient.
+    func testSliceGradientIsAddedIntoItsPartOfTheParent() throws {
+        let x = Variable(Tensor(shape: [2, 3], data: [1, 2, 3, 4, 5, 6]), requiresGrad: true)
+        let middle = Ops.slice(x, axis: 1, range: 1..<2)
+        let tail = Ops.slice(x, axis: -1, range: 1..<3)
+        (Ops.sum(Ops.scale(middle, by: 10)) + Ops.sum(tail)).backward()
+        XCTAssertEqual(x.grad?.scalars, [0, 11, 1, 0, 11, 1])
+        let node = try XCTUnwrap(middle.node)
+        let stated = node.backward(Tensor(shape: [2, 1], data: [7, 8]), [true])
+        XCTAssertEqual(stated.first??.shape, [2, 3])
+        XCTAssertEqual(stated.first??.scalars, [0, 7, 0, 0, 8, 0])
+    }
+
     func testDeepGraphBackwardAndRelease() {
         let x = Variable(Tensor(shape: [4], data: [0.1, 0.2, 0.3, 0.4]), requiresGrad: true)
         var h = x
