@@ -82,6 +82,31 @@ final class SmokeStudyTests: XCTestCase {
         XCTAssertEqual(third.fresh, first.plan.count - reran.count)
     }
 
+    /// The study in two stores at different paths: every stage instance gets the same key
+    /// there, so no output records where its store (or a timing) lives, and a collaborator
+    /// who recomputes a study elsewhere gets the same keys and content hashes.
+    func testTwoStoresAtDifferentPathsGiveTheSameKeys() throws {
+        let a = try sandbox(), b = try sandbox()
+        defer {
+            try? FileManager.default.removeItem(at: a)
+            try? FileManager.default.removeItem(at: b)
+        }
+        XCTAssertNotEqual(a.path, b.path)
+        for dir in [a, b] { XCTAssertEqual(try run(dir).failed.map(\.name), []) }
+        func keys(_ dir: URL) throws -> [String: String] {
+            let spec = try PipelineSpec.load(path: dir.appendingPathComponent("smoke.yaml").path)
+            let planner = Planner(graph: try PipelineGraph(spec: spec, registry: Self.registry),
+                                  store: ArtifactStore(root: dir.appendingPathComponent("store").path))
+            return Dictionary(uniqueKeysWithValues: try planner.status().map { ($0.name, $0.key ?? "") })
+        }
+        let ka = try keys(a), kb = try keys(b)
+        XCTAssertGreaterThan(ka.count, 50)
+        for (name, key) in ka.sorted(by: { $0.key < $1.key }) {
+            XCTAssertFalse(key.isEmpty, name)
+            XCTAssertEqual(kb[name], key, "\(name): the key depends on the store's path")
+        }
+    }
+
     /// Plans `name` copied into an empty directory (only data/benign_prompts.jsonl beside it) and
     /// returns the spec error's message; the planning must fail only on missing input files.
     func missingInputsMessage(_ name: String) throws -> String {

@@ -115,7 +115,6 @@ public struct DissociateKind: StageKind {
                     + (cfg.lora == nil ? "full fine-tuning" : "LoRA") + ", \(trainer.modelParameters.count) trainable tensors")
         let progress = context.progress("dissociate", total: total)
         let logFile = try JSONLinesLog(context.output("log.jsonl"))
-        let start = Date()
         let logs = try trainer.train(rows) { log in
             try logFile.append(log.json)
             progress.advance()
@@ -128,8 +127,7 @@ public struct DissociateKind: StageKind {
         let last = logs.last
         let summary: [String: Any] = [
             "steps": logs.count, "rows_harmful": harmful.count, "rows_benign": benign.count,
-            "seconds": Date().timeIntervalSince(start), "mode": cfg.lora == nil ? "full" : "lora",
-            "target_logit": Double(cfg.targetLogit), "monitor_init": monitorURL.path, "base_model": stage.path.path,
+            "mode": cfg.lora == nil ? "full" : "lora", "target_logit": Double(cfg.targetLogit),
             "final": last?.json ?? [:], "first": logs.first?.json ?? [:],
         ]
         try JSONLinesLog.writeObject(summary, to: context.output("summary.json"))

@@ -45,7 +45,6 @@ public struct GenerateKind: StageKind {
         var discarded: [String: Int] = [:]
         var stoppedAtEOS = 0
         var meanNewTokens = 0.0
-        var seconds = 0.0
     }
 
     /// The `filters` name of an anchor verdict.
@@ -133,10 +132,9 @@ public struct GenerateKind: StageKind {
             }
         }
         stats.kept = kept.count
-        stats.seconds = Date().timeIntervalSince(started)
         try StageSupport.writeJSONL(kept, to: context.output("responses.jsonl"))
         try StageSupport.writeJSONL(discarded, to: context.output("discarded.jsonl"))
         try StageSupport.writeJSON(stats, to: context.output("stats.json"))
-        context.log("generated \(generated.count) responses in \(String(format: "%.1f", stats.seconds)) s; kept \(kept.count)")
+        context.log("generated \(generated.count) responses in \(String(format: "%.1f", Date().timeIntervalSince(started))) s; kept \(kept.count)")
     }
 }

@@ -124,7 +124,6 @@ public struct SFTKind: StageKind {
         var csv = CurvePoint.csvHeader + "\n"
         var curve: [CurvePoint] = []
         let progress = context.progress("sft", total: steps)
-        let start = Date()
         try trainer.train(examples, evalEvery: try p.int("eval_every"), evaluate: { point in
             guard !prompts.isEmpty else { return }
             let (points, rows) = try evaluator.evaluate(at: point)
@@ -144,16 +143,17 @@ public struct SFTKind: StageKind {
             throw StudyError.writeFailed(path: context.output("curve.csv").path, reason: "\(error)")
         }
         if cfg.lora != nil {
-            try model.saveLoRA(to: context.output("adapter/adapter_config.json").deletingLastPathComponent(),
-                               baseModelNameOrPath: stage.path.path)
+            // No base path: a path into this store (or this machine) would make the output's
+            // content hash depend on where the store lives. The merged model is in model/.
+            try model.saveLoRA(to: context.output("adapter/adapter_config.json").deletingLastPathComponent())
         }
         let dtypeName = try p.string("save_dtype")
         let dtype: SafeTensorsDType = dtypeName == "bf16" ? .bf16 : (dtypeName == "f16" ? .f16 : .f32)
         try stage.saveHF(model, to: context.output("model/config.json").deletingLastPathComponent(), dtype: dtype)
         let summary: [String: Any] = [
             "steps": steps, "examples": examples.count, "truncated": examples.filter(\.truncated).count,
-            "mode": cfg.lora == nil ? "full" : "lora", "seconds": Date().timeIntervalSince(start),
-            "eval_prompts": prompts.count, "evaluations": curve.map(\.json), "base_model": stage.path.path,
+            "mode": cfg.lora == nil ? "full" : "lora",
+            "eval_prompts": prompts.count, "evaluations": curve.map(\.json),
         ]
         try JSONLinesLog.writeObject(summary, to: context.output("summary.json"))
         var metrics: [String: Value] = ["steps": .int(steps), "examples": .int(examples.count)]
