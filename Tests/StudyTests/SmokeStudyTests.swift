@@ -28,10 +28,15 @@ final class SmokeStudyTests: XCTestCase {
         return dir
     }
 
-    func run(_ dir: URL) throws -> RunSummary {
+    /// The planner of a sandbox's smoke.yaml over its store.
+    static func planner(_ dir: URL) throws -> Planner {
         let spec = try PipelineSpec.load(path: dir.appendingPathComponent("smoke.yaml").path)
-        let graph = try PipelineGraph(spec: spec, registry: Self.registry)
-        let planner = Planner(graph: graph, store: ArtifactStore(root: dir.appendingPathComponent("store").path))
+        return Planner(graph: try PipelineGraph(spec: spec, registry: registry),
+                       store: ArtifactStore(root: dir.appendingPathComponent("store").path))
+    }
+
+    func run(_ dir: URL) throws -> RunSummary {
+        let planner = try Self.planner(dir)
         var options = RunOptions()
         options.progress = .silent
         return try Scheduler(planner: planner, output: { _ in }).run(options)
@@ -94,10 +99,7 @@ final class SmokeStudyTests: XCTestCase {
         XCTAssertNotEqual(a.path, b.path)
         for dir in [a, b] { XCTAssertEqual(try run(dir).failed.map(\.name), []) }
         func keys(_ dir: URL) throws -> [String: String] {
-            let spec = try PipelineSpec.load(path: dir.appendingPathComponent("smoke.yaml").path)
-            let planner = Planner(graph: try PipelineGraph(spec: spec, registry: Self.registry),
-                                  store: ArtifactStore(root: dir.appendingPathComponent("store").path))
-            return Dictionary(uniqueKeysWithValues: try planner.status().map { ($0.name, $0.key ?? "") })
+            Dictionary(uniqueKeysWithValues: try Self.planner(dir).status().map { ($0.name, $0.key ?? "") })
         }
         let ka = try keys(a), kb = try keys(b)
         XCTAssertGreaterThan(ka.count, 50)
@@ -147,10 +149,7 @@ final class SmokeStudyTests: XCTestCase {
 
     /// The output directory of a stage's current object (from the store's refs).
     static func outputDir(of instance: String, in dir: URL) throws -> URL? {
-        let spec = try PipelineSpec.load(path: dir.appendingPathComponent("smoke.yaml").path)
-        let graph = try PipelineGraph(spec: spec, registry: registry)
-        let planner = Planner(graph: graph, store: ArtifactStore(root: dir.appendingPathComponent("store").path))
-        let statuses = try planner.status()
+        let statuses = try planner(dir).status()
         guard let key = statuses.first(where: { $0.name == instance })?.key else { return nil }
         let out = dir.appendingPathComponent("store/objects/\(key.prefix(2))/\(key)/out")
         return FileManager.default.fileExists(atPath: out.path) ? out : nil
