@@ -17,18 +17,30 @@ AG="$ROOT/.build/release/auditgap"
     exit 2
 }
 echo "# $(date -u +%FT%TZ) $(uname -m) $(nproc) cores, load: $(cut -d' ' -f1-3 /proc/loadavg)"
+# Share of CPU time the hypervisor gave to other guests ("steal", /proc/stat) while one
+# command ran: on a shared VM a few percent of steal stalls every two-thread split, and the
+# figures of that command are not comparable with a quiet run's.
+cpu_times() { awk '/^cpu /{ print $9, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9 }' /proc/stat; }
+measure() {  # measure N COMMAND...: the command's last N lines, then the steal while it ran
+    local lines="$1" before after
+    shift
+    before="$(cpu_times)"
+    "$@" | tail -"$lines"
+    after="$(cpu_times)"
+    echo "$before $after" | awk '{ d = $4 - $2; printf "# steal %.1f%%\n", d > 0 ? 100 * ($3 - $1) / d : 0 }'
+}
 echo "# auditgap $(git -C "$ROOT" rev-parse --short HEAD); $("$PY" -c 'import torch, transformers; print("torch", torch.__version__, "transformers", transformers.__version__)')"
 for round in $(seq 1 "$ROUNDS"); do
     echo "## round $round"
-    "$AG" bench forward | tail -1
-    "$PY" "$ROOT/scripts/bench_torch_models.py" --only forward | tail -2
-    "$AG" bench generate | tail -2
-    "$PY" "$ROOT/scripts/bench_torch_models.py" --only generate | tail -2
-    "$AG" bench pgd | tail -3
-    "$PY" "$ROOT/scripts/bench_torch_pgd.py" | tail -3
-    "$AG" bench train | tail -1
-    "$PY" "$ROOT/scripts/bench_torch_train.py" full | tail -1
-    "$AG" bench lora | tail -1
-    "$AG" bench lora --checkpointing | tail -1
-    "$PY" "$ROOT/scripts/bench_torch_train.py" lora | tail -1
+    measure 1 "$AG" bench forward
+    measure 2 "$PY" "$ROOT/scripts/bench_torch_models.py" --only forward
+    measure 2 "$AG" bench generate
+    measure 2 "$PY" "$ROOT/scripts/bench_torch_models.py" --only generate
+    measure 3 "$AG" bench pgd
+    measure 3 "$PY" "$ROOT/scripts/bench_torch_pgd.py"
+    measure 1 "$AG" bench train
+    measure 1 "$PY" "$ROOT/scripts/bench_torch_train.py" full
+    measure 1 "$AG" bench lora
+    measure 1 "$AG" bench lora --checkpointing
+    measure 1 "$PY" "$ROOT/scripts/bench_torch_train.py" lora
 done
