@@ -27,7 +27,7 @@ measure() {  # measure N COMMAND...: the command's last N lines, then the steal 
     before="$(cpu_times)"
     "$@" | tail -"$lines"
     after="$(cpu_times)"
-    echo "$before $after" | awk '{ d = $4 - $2; printf "# steal %.1f%%\n", d > 0 ? 100 * ($3 - $1) / d : 0 }'
+    echo "$before $after" | awk '{ d = $4 - $2; printf "# steal %.1f%%\n", (d > 0 ? 100 * ($3 - $1) / d : 0) }'
 }
 echo "# auditgap $(git -C "$ROOT" rev-parse --short HEAD); $("$PY" -c 'import torch, transformers; print("torch", torch.__version__, "transformers", transformers.__version__)')"
 for round in $(seq 1 "$ROUNDS"); do

@@ -72,20 +72,20 @@ public enum PipelineError: Error, CustomStringConvertible, Sendable {
 }
 
 /// "Did you mean" suggestions by edit distance.
-enum Suggest {
+public enum Suggest {
     /// The closest candidate within a small edit distance, if any.
-    static func closest(to word: String, in candidates: some Sequence<String>) -> String? {
+    public static func closest(to word: String, in candidates: some Sequence<String>) -> String? {
         var best: (String, Int)?
         let limit = max(2, word.count / 3)
         for c in candidates {
             let d = distance(word.lowercased(), c.lowercased())
-            if d <= limit && (best == nil || d < best!.1) { best = (c, d) }
+            if d <= limit && d < (best?.1 ?? Int.max) { best = (c, d) }
         }
         return best?.0
     }
 
     /// " (did you mean 'x'?)" or "".
-    static func hint(_ word: String, _ candidates: some Sequence<String>) -> String {
+    public static func hint(_ word: String, _ candidates: some Sequence<String>) -> String {
         closest(to: word, in: candidates).map { "; did you mean '\($0)'?" } ?? ""
     }
 

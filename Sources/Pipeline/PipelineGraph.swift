@@ -356,6 +356,23 @@ public struct PipelineGraph: Sendable {
                                          message: "missing required input '\(s.name)' for kind '\(kind.name)'")
             }
         }
+        do {
+            try kind.check(StageParams(params, instance: name), inputNames: inputs.map(\.name))
+        } catch {
+            let (key, message): (String?, String)
+            switch error {
+            case let f as StageCheckFailure: (key, message) = (f.key, f.message)
+            case let PipelineError.stageInput(_, name, text): (key, message) = (name, text)
+            default: (key, message) = (nil, "\(error)")
+            }
+            // The place of the param or input the key starts with (`params.judges[0].kind`: judges).
+            let parts = key.map { $0.split(separator: ".", maxSplits: 1).map(String.init) } ?? []
+            let head = parts.count > 1 ? String(parts[1].prefix { $0 != "." && $0 != "[" }) : ""
+            let location = parts.first == "params" ? raw.last(where: { $0.0 == head })?.1.value.location
+                : parts.first == "inputs" ? inputs.first(where: { $0.name == head })?.location : nil
+            throw PipelineError.spec(.invalidValue, location ?? stage.location, key: key.map { "\(base).\($0)" } ?? base,
+                                     message: message)
+        }
         return StageInstance(name: name, stage: stage.name, matrix: matrix, kind: kind, params: params, inputs: inputs,
                              outputs: outputs, seed: stage.seed ?? spec.seed, location: stage.location, deps: deps.sorted())
     }

@@ -116,13 +116,34 @@ public protocol StageKind: Sendable {
     var inputs: InputsDeclaration { get }
     /// Declared output files.
     var outputs: OutputsDeclaration { get }
+    /// Checks a stage's params (defaults applied, interpolated, schema-checked) and the names
+    /// of its inputs when the pipeline is read, before any stage runs, so that a mistake in
+    /// a late stage shows at once with its place in the file. Throw `StageCheckFailure`
+    /// (or `PipelineError.stageInput`, which the params readers throw). Nothing by default.
+    func check(_ params: StageParams, inputNames: [String]) throws
     /// Computes the outputs into `context.outputDirectory`; throwing fails the stage.
     func run(_ context: StageContext) throws
     /// What a Slurm job of this kind asks for unless the pipeline says otherwise (none by default).
     var defaultResources: SlurmResources { get }
 }
 
+/// A stage configuration problem found by `StageKind.check`: `key` is relative to the stage
+/// (`params.layer`, `params.judges[1].kind`, `inputs.prompts`, `inputs`), and the pipeline
+/// reports it at that key's place in the file.
+public struct StageCheckFailure: Error, Sendable, CustomStringConvertible {
+    public var key: String
+    public var message: String
+
+    public init(key: String, message: String) {
+        self.key = key
+        self.message = message
+    }
+
+    public var description: String { "\(key): \(message)" }
+}
+
 extension StageKind {
+    public func check(_ params: StageParams, inputNames: [String]) throws {}
     public var inputs: InputsDeclaration { .any }
     public var defaultResources: SlurmResources { SlurmResources() }
 }

@@ -4,11 +4,12 @@ import XCTest
 
 final class SpecErrorTests: XCTestCase {
     /// Loads `yaml` as pipeline.yaml (plus extra files) and returns the spec error thrown.
-    func specError(_ yaml: String, files: [String: String] = [:], file: StaticString = #filePath, line: UInt = #line) -> PipelineError? {
+    func specError(_ yaml: String, files: [String: String] = [:], registry: KindRegistry = .builtin(),
+                   file: StaticString = #filePath, line: UInt = #line) -> PipelineError? {
         let box = Sandbox()
         for (k, v) in files { box.write(k, v) }
         do {
-            _ = try box.graph(yaml)
+            _ = try box.graph(yaml, registry: registry)
             XCTFail("expected a spec error", file: file, line: line)
             return nil
         } catch let e as PipelineError {
@@ -148,5 +149,47 @@ final class SpecErrorTests: XCTestCase {
     func testChoicesAndDidYouMeanDistance() {
         XCTAssertEqual(Suggest.closest(to: "stagez", in: ["params", "stages"]), "stages")
         XCTAssertNil(Suggest.closest(to: "zzzzzz", in: ["params", "stages"]))
+    }
+
+    /// A kind whose plan-time check fails in the ways `StageKind.check` may.
+    struct CheckedKind: StageKind {
+        struct Odd: Error {}
+        var name: String { "test.checked" }
+        var version: String { "1" }
+        var paramsSchema: ParamsSchema { ParamsSchema([ParamSpec("limit", .int, default: .int(1)), ParamSpec("note", .string)]) }
+        var outputs: OutputsDeclaration { .fixed(["out.txt"]) }
+        func check(_ params: StageParams, inputNames: [String]) throws {
+            let limit = try params.int("limit")
+            if limit < 0 { throw StageCheckFailure(key: "params.limit", message: "must be >= 0, got \(limit)") }
+            if limit == 99 { throw Odd() }
+            if params.has("note") { _ = try params.int("note") }  // PipelineError.stageInput from the params reader
+            if let bad = inputNames.first(where: { $0.hasPrefix("bad") }) { throw StageCheckFailure(key: "inputs.\(bad)", message: "not wanted") }
+            if !inputNames.contains("data") { throw StageCheckFailure(key: "inputs", message: "missing required input 'data'") }
+        }
+        func run(_ context: StageContext) throws {}
+    }
+
+    func testKindChecksRunWhenThePipelineIsReadAndPointAtTheKey() {
+        var registry = KindRegistry.builtin()
+        registry.register(CheckedKind())
+        let up = "stages:\n  up:\n    kind: test.echo\n    params: {value: 1}\n"
+        // A param: its value's place, also when it comes from `defaults:` and in a matrix instance.
+        check(specError(up + "  a:\n    kind: test.checked\n    inputs: {data: up}\n    params:\n      limit: -2\n", registry: registry),
+              .invalidValue, line: 9, column: 14, contains: ["stages.a.params.limit", "must be >= 0, got -2"])
+        check(specError("defaults:\n  test.checked: {limit: -1}\n" + up + "  a:\n    kind: test.checked\n    inputs: {data: up}\n", registry: registry),
+              .invalidValue, line: 2, column: 25, contains: ["stages.a.params.limit", "got -1"])
+        check(specError(up + "  a:\n    kind: test.checked\n    matrix: {limit: [1, -3]}\n    params: {limit: \"${matrix.limit}\"}\n    inputs: {data: up}\n",
+                        registry: registry),
+              .invalidValue, line: 8, column: 21, contains: ["stages.a.params.limit", "got -3"])
+        // An input: its place; a missing input or an error without a key: the stage's place.
+        check(specError(up + "  a:\n    kind: test.checked\n    inputs: {data: up, bad_one: up}\n", registry: registry),
+              .invalidValue, line: 7, column: 24, contains: ["stages.a.inputs.bad_one", "not wanted"])
+        check(specError(up + "  a:\n    kind: test.checked\n    inputs: {other: up}\n", registry: registry),
+              .invalidValue, line: 5, column: 3, contains: ["stages.a.inputs", "missing required input 'data'"])
+        check(specError(up + "  a:\n    kind: test.checked\n    inputs: {data: up}\n    params: {limit: 99}\n", registry: registry),
+              .invalidValue, line: 5, column: 3, contains: ["stages.a:", "Odd"])
+        // The params readers' own error names the param.
+        check(specError(up + "  a:\n    kind: test.checked\n    inputs: {data: up}\n    params: {note: many}\n", registry: registry),
+              .invalidValue, line: 8, column: 20, contains: ["stages.a.params.note", "expected an integer"])
     }
 }

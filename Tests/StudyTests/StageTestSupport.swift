@@ -48,6 +48,18 @@ final class StageSandbox: @unchecked Sendable {
         return summary
     }
 
+    /// The error reading `yaml` as pipeline.yaml gives before anything runs (the kinds'
+    /// plan-time checks), or "" when it reads.
+    func planError(_ yaml: String) throws -> String {
+        try write("pipeline.yaml", yaml)
+        do {
+            _ = try PipelineGraph(spec: PipelineSpec.load(path: dir.appendingPathComponent("pipeline.yaml").path), registry: Self.registry)
+            return ""
+        } catch let e as PipelineError {
+            return e.description
+        }
+    }
+
     /// Runs `yaml` expecting `stage` to fail; returns its message.
     func runFailing(_ yaml: String, stage: String) throws -> String {
         try write("pipeline.yaml", yaml)

@@ -152,21 +152,22 @@ final class StagesJudgeTests: XCTestCase {
     func testJudgeConfigErrors() throws {
         let box = StageSandbox()
         try box.write("responses.jsonl", Self.responses)
-        let msg = try box.runFailing("""
+        // Reported when the pipeline is read, at the judges param.
+        let msg = try box.planError("""
         stages:
           judged:
             kind: judge
             inputs: {responses: file:responses.jsonl}
             params: {judges: [{name: v, kind: ensemble, members: [missing]}]}
-        """, stage: "judged")
-        XCTAssertTrue(msg.contains("'missing' is not a label judge"), msg)
-        let msg2 = try box.runFailing("""
+        """)
+        XCTAssertTrue(msg.contains("pipeline.yaml:5:22: stages.judged.params.judges[0].members: 'missing' is not a label judge"), msg)
+        let msg2 = try box.planError("""
         stages:
           judged:
             kind: judge
             inputs: {responses: file:responses.jsonl}
             params: {judges: [{name: l, kind: lexical, mdoe: gcg}]}
-        """, stage: "judged")
-        XCTAssertTrue(msg2.contains("unknown key 'mdoe'"), msg2)
+        """)
+        XCTAssertTrue(msg2.contains("pipeline.yaml:5:22: stages.judged.params.judges[0]: unknown key 'mdoe'"), msg2)
     }
 }

@@ -66,21 +66,24 @@ public struct PGDOptions: Sendable, Equatable {
     }
 
     /// Checks the combination; throws `StudyError.invalidConfiguration` with what to change.
-    public func validate(layers: Int) throws {
+    /// `layers`: the model's block count, nil before a model is known (the pipeline's
+    /// plan-time check: everything but the layer's range).
+    public func validate(layers: Int?) throws {
         guard epsilon.isFinite, epsilon >= 0 else {
-            throw StudyError.invalidConfiguration("epsilon must be a finite number >= 0, got \(epsilon)")
+            throw StudyError.invalidConfiguration("params.epsilon: must be a finite number >= 0, got \(epsilon)")
         }
-        guard steps >= 0 else { throw StudyError.invalidConfiguration("steps must be >= 0, got \(steps)") }
+        guard steps >= 0 else { throw StudyError.invalidConfiguration("params.steps: must be >= 0, got \(steps)") }
         guard stepFraction.isFinite, stepFraction > 0 else {
-            throw StudyError.invalidConfiguration("step_fraction must be > 0, got \(stepFraction)")
+            throw StudyError.invalidConfiguration("params.step_fraction: must be > 0, got \(stepFraction)")
         }
-        let k = layer.blockIndex(layers: layers)
-        guard k >= -1 && k < layers else {
-            throw StudyError.invalidConfiguration("layer \(layer) is outside the model's blocks 0..<\(layers) (or embedding, mid, last)")
+        let k = layer.blockIndex(layers: layers ?? .max)
+        guard k >= -1 && k < layers ?? .max else {
+            let blocks = layers.map { "the model's blocks 0..<\($0)" } ?? "a block index >= 0"
+            throw StudyError.invalidConfiguration("params.layer: \(layer) is outside \(blocks) (or embedding, mid, last)")
         }
         if deltaShape == .perPosition && deltaPositions == .all {
             throw StudyError.invalidConfiguration(
-                "delta_positions 'all' needs delta_shape 'shared' (generated positions have no per-position rows); use delta_positions 'prompt' or delta_shape 'shared'")
+                "params.delta_positions: 'all' needs delta_shape 'shared' (generated positions have no per-position rows); use delta_positions 'prompt' or delta_shape 'shared'")
         }
     }
 }

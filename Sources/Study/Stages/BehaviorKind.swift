@@ -101,6 +101,22 @@ public struct BehaviorKind: StageKind {
         return rows
     }
 
+    /// The inputs, and with `prompts` the judges and a model, before any stage runs.
+    public func check(_ p: StageParams, inputNames: [String]) throws {
+        try StageCheck.run {
+            if inputNames.contains("judgements") {
+                try StageCheck.inputs(inputNames, kind: name, required: ["judgements"], optional: [])
+                return
+            }
+            guard inputNames.contains("prompts") else { throw StageCheckFailure(key: "inputs", message: Self.needsInputs) }
+            _ = try StageCheck.judgesAndInputs(try ParamMap.list(p, "judges"), inputNames: inputNames, kind: name,
+                                               required: ["prompts"], optional: ["model"])
+            try StageCheck.model(p, inputNames: inputNames, kind: name)
+        }
+    }
+
+    static let needsInputs = "give an input 'judgements' (a judge stage) or 'prompts' plus a model"
+
     public func run(_ context: StageContext) throws {
         let p = context.params
         var rows: [JudgeKind.Row]
@@ -109,7 +125,7 @@ public struct BehaviorKind: StageKind {
             if p.has("limit") { rows = Array(rows.prefix(max(0, try p.int("limit")))) }
         } else {
             guard context.hasInput("prompts") else {
-                throw StudyError.invalidConfiguration("behavior: give an input 'judgements' (a judge stage) or 'prompts' plus a model")
+                throw StudyError.invalidConfiguration("behavior: " + Self.needsInputs)
             }
             var prompts = try GenerateKind.readPrompts(try StageSupport.inputFile(context, "prompts", preferred: ["eval.jsonl", "prompts.jsonl"]))
             if p.has("limit") { prompts = Array(prompts.prefix(max(0, try p.int("limit")))) }

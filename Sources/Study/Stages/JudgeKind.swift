@@ -52,6 +52,14 @@ public struct JudgeKind: StageKind {
         public var max: Double
     }
 
+    /// The judges and the inputs (`responses` and those the judges read), before any stage runs.
+    public func check(_ p: StageParams, inputNames: [String]) throws {
+        try StageCheck.run {
+            _ = try StageCheck.judgesAndInputs(try ParamMap.list(p, "judges"), inputNames: inputNames, kind: name,
+                                               required: ["responses"], optional: [])
+        }
+    }
+
     public func run(_ context: StageContext) throws {
         let url = try StageSupport.inputFile(context, "responses", preferred: ["responses.jsonl", "kept.jsonl"])
         var responses = try ResponseRow.read(url)

@@ -56,19 +56,97 @@ public enum JudgeSetup {
         "probe": ["probe_input", "model", "model_input", "max_tokens", "batch_size", "chat_template"],
     ]
 
-    /// The configured judges in order.
-    public static func judges(_ context: StageContext, _ maps: [ParamMap]) throws -> [ConfiguredJudge] {
-        var out: [ConfiguredJudge] = []
+    /// What a stage's judges need, known without loading anything.
+    public struct Plan: Sendable, Equatable {
+        /// Names of the judges that give labels (the rest only score).
+        public var labelJudges: [String] = []
+        /// The stage inputs the judges read (models and probes), in order of first use.
+        public var inputs: [String] = []
+    }
+
+    /// Checks judge entries without loading any model: kinds, keys, unique names, labels,
+    /// decisions, ensemble members, and that the inputs each judge reads are among
+    /// `inputNames` (nil: not checked; the plan still lists them). `judges` runs it first; the
+    /// pipeline runs it (through the kinds' `check`) before any stage runs.
+    public static func check(_ maps: [ParamMap], inputNames: [String]?) throws -> Plan {
+        var plan = Plan()
+        var names: [String] = []
+        var voters: [String] = []  // label judges an ensemble may name (not ensembles)
         for m in maps {
             let name = try m.string("name"), kind = try m.string("kind")
             guard let allowed = keys[kind] else {
                 throw StudyError.invalidConfiguration("\(m.path).kind: unknown judge kind '\(kind)'; use \(keys.keys.sorted().joined(separator: ", "))")
             }
             try m.checkKeys(["name", "kind"] + allowed)
-            guard !out.contains(where: { $0.name == name }) else { throw StudyError.invalidConfiguration("\(m.path).name: '\(name)' is used twice") }
-            out.append(try make(context, m, name: name, kind: kind, earlier: out))
+            guard !names.contains(name) else { throw StudyError.invalidConfiguration("\(m.path).name: '\(name)' is used twice") }
+            names.append(name)
+            func input(_ key: String, default fallback: String, holding what: String) throws {
+                let input = try m.optionalString(key) ?? fallback
+                if let inputNames, !inputNames.contains(input) {
+                    throw StudyError.invalidConfiguration("\(m.path): no input '\(input)' holding \(what); inputs: "
+                                                          + (inputNames.isEmpty ? "none" : inputNames.joined(separator: ", ")))
+                }
+                if !plan.inputs.contains(input) { plan.inputs.append(input) }
+            }
+            func model() throws {
+                if !m.has("model") { try input("model_input", default: "model", holding: "the judge's model (or set model, a path)") }
+            }
+            var labels = true
+            switch kind {
+            case "lexical":
+                _ = try lexicalMode(m)
+            case "guard":
+                try model()
+                _ = try label(m, "safe_label", .safe)
+                _ = try label(m, "unsafe_label", .unsafe)
+                _ = try decision(m)
+            case "external":
+                _ = try m.string("command")
+                if try m.bool("score_only", default: false) { labels = false } else { _ = try labelAliases(m) }
+            case "ensemble":
+                let members = try m.strings("members")
+                guard !members.isEmpty else { throw StudyError.invalidConfiguration("\(m.path).members: list the member judges") }
+                for member in members where !voters.contains(member) {
+                    throw StudyError.invalidConfiguration("\(m.path).members: '\(member)' is not a label judge listed before '\(name)'")
+                }
+                _ = try tiePriority(m)
+            case "reward":
+                try model()
+                labels = false
+            case "probe":
+                try input("probe_input", default: "probe", holding: "the probe")
+                try model()
+                labels = false
+            default:
+                break
+            }
+            if labels { plan.labelJudges.append(name) }
+            if labels && kind != "ensemble" { voters.append(name) }
         }
-        return out
+        return plan
+    }
+
+    /// The configured judges in order.
+    public static func judges(_ context: StageContext, _ maps: [ParamMap]) throws -> [ConfiguredJudge] {
+        _ = try check(maps, inputNames: context.inputNames)
+        return try maps.map { try make(context, $0, name: try $0.string("name"), kind: try $0.string("kind")) }
+    }
+
+    static func lexicalMode(_ m: ParamMap) throws -> LexicalRefusalJudge.Mode {
+        let modeName = try m.optionalString("mode") ?? "paper"
+        guard let mode = LexicalRefusalJudge.Mode(rawValue: modeName) else {
+            throw StudyError.invalidConfiguration("\(m.path).mode: expected paper or gcg")
+        }
+        return mode
+    }
+
+    static func labelAliases(_ m: ParamMap) throws -> [String: JudgeLabel] {
+        var aliases: [String: JudgeLabel] = [:]
+        for (k, v) in try m.stringMap("label_aliases") {
+            guard let l = JudgeLabel(rawValue: v) else { throw StudyError.invalidConfiguration("\(m.path).label_aliases.\(k): unknown label '\(v)'") }
+            aliases[k.lowercased()] = l
+        }
+        return aliases
     }
 
     static func label(_ m: ParamMap, _ key: String, _ d: JudgeLabel) throws -> JudgeLabel {
@@ -84,24 +162,16 @@ public enum JudgeSetup {
         if let p = try m.optionalString("model") {
             return try StageSupport.loadModel(path: try StageSupport.modelDirectory(StageSupport.path(context, p).standardizedFileURL))
         }
-        let input = try m.optionalString("model_input") ?? "model"
-        guard context.hasInput(input) else {
-            throw StudyError.invalidConfiguration("\(m.path): set model (a path) or model_input (an input name); no input '\(input)'")
-        }
-        let url = try StageSupport.modelDirectory(try context.input(input))
+        let url = try StageSupport.modelDirectory(try context.input(try m.optionalString("model_input") ?? "model"))
         return try StageSupport.loadModel(path: url, cacheKey: "artifact:" + url.standardizedFileURL.path)
     }
 
-    static func make(_ context: StageContext, _ m: ParamMap, name: String, kind: String,
-                     earlier: [ConfiguredJudge]) throws -> ConfiguredJudge {
+    /// Builds one judge entry that `check` has accepted (it loads models and probes).
+    static func make(_ context: StageContext, _ m: ParamMap, name: String, kind: String) throws -> ConfiguredJudge {
         var c = ConfiguredJudge(name: name, kind: kind, judge: nil, scorer: nil, members: [])
         switch kind {
         case "lexical":
-            let modeName = try m.optionalString("mode") ?? "paper"
-            guard let mode = LexicalRefusalJudge.Mode(rawValue: modeName) else {
-                throw StudyError.invalidConfiguration("\(m.path).mode: expected paper or gcg")
-            }
-            c.judge = LexicalRefusalJudge(mode: mode, extraSubstrings: try m.strings("extra"), name: name)
+            c.judge = LexicalRefusalJudge(mode: try lexicalMode(m), extraSubstrings: try m.strings("extra"), name: name)
         case "guard":
             let g = try GuardModelJudge(
                 model: try model(context, m), template: try m.optionalString("template").map(PromptTemplate.init) ?? GuardModelJudge.defaultTemplate,
@@ -119,29 +189,17 @@ public enum JudgeSetup {
             if try m.bool("score_only", default: false) {
                 c.scorer = ExternalCommandScorer(command: command, name: name)
             } else {
-                var aliases: [String: JudgeLabel] = [:]
-                for (k, v) in try m.stringMap("label_aliases") {
-                    guard let l = JudgeLabel(rawValue: v) else { throw StudyError.invalidConfiguration("\(m.path).label_aliases.\(k): unknown label '\(v)'") }
-                    aliases[k.lowercased()] = l
-                }
-                c.judge = ExternalCommandJudge(command: command, name: name, labelAliases: aliases)
+                c.judge = ExternalCommandJudge(command: command, name: name, labelAliases: try labelAliases(m))
             }
         case "ensemble":
-            let members = try m.strings("members")
-            guard !members.isEmpty else { throw StudyError.invalidConfiguration("\(m.path).members: list the member judges") }
-            for member in members where !earlier.contains(where: { $0.name == member && $0.judge != nil }) {
-                throw StudyError.invalidConfiguration("\(m.path).members: '\(member)' is not a label judge listed before '\(name)'")
-            }
-            c.members = members
+            c.members = try m.strings("members")
             c.tiePriority = try tiePriority(m)
         case "reward":
             c.scorer = try RewardModelScorer(model: try model(context, m), template: try m.optionalString("template").map(PromptTemplate.init) ?? .hhRLHF,
                                              labelIndex: try m.int("label_index", default: 0), maxTokens: try m.int("max_tokens", default: 1024),
                                              batchSize: try m.int("batch_size", default: 8), name: name)
         case "probe":
-            let input = try m.optionalString("probe_input") ?? "probe"
-            guard context.hasInput(input) else { throw StudyError.invalidConfiguration("\(m.path): no input '\(input)' holding the probe") }
-            let probe = try LinearProbe.load(from: try context.input(input))
+            let probe = try LinearProbe.load(from: try context.input(try m.optionalString("probe_input") ?? "probe"))
             var o = FeatureOptions()
             o.maxTokens = try m.int("max_tokens", default: 512)
             o.batchSize = try m.int("batch_size", default: 8)

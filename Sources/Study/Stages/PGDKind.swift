@@ -66,11 +66,49 @@ public struct PGDKind: StageKind {
                           stepFraction: try p.double("step_fraction", default: 0.25))
     }
 
+    /// `batch_size` (at least 1).
+    static func batchSize(_ p: StageParams) throws -> Int {
+        let b = try p.int("batch_size", default: 4)
+        guard b >= 1 else { throw StudyError.invalidConfiguration("params.batch_size: must be >= 1, got \(b)") }
+        return b
+    }
+
+    /// `judges` (default: the lexical refusal judge).
+    static func judgeMaps(_ p: StageParams) throws -> [ParamMap] {
+        p.has("judges") ? try ParamMap.list(p, "judges")
+            : [try ParamMap(.map(["name": .string("lexical"), "kind": .string("lexical")]), path: "params.judges[0]")]
+    }
+
+    /// `asr_judge`: a label judge (default: the last one).
+    static func asrJudge(_ p: StageParams, labelJudges: [String]) throws -> String {
+        let name = p.has("asr_judge") ? try p.string("asr_judge") : (labelJudges.last ?? "")
+        guard labelJudges.contains(name) else {
+            throw StudyError.invalidConfiguration("params.asr_judge: '\(name)' is not a label judge; label judges: "
+                                                  + (labelJudges.isEmpty ? "none (add one to judges)" : labelJudges.joined(separator: ", ")))
+        }
+        return name
+    }
+
+    /// Everything but the model and the prompts, before any stage runs: the attack options
+    /// (all but the layer's range), the batch size, the judges and the ASR judge, a model, and
+    /// the inputs (`prompts`, `model` and those the judges read).
+    public func check(_ p: StageParams, inputNames: [String]) throws {
+        try StageCheck.run {
+            try Self.options(p).validate(layers: nil)
+            _ = try Self.batchSize(p)
+            let judges = try StageCheck.judgesAndInputs(try Self.judgeMaps(p), inputNames: inputNames, kind: name,
+                                                        required: ["prompts"], optional: ["model"])
+            try StageCheck.model(p, inputNames: inputNames, kind: name)
+            _ = try Self.asrJudge(p, labelJudges: judges.labelJudges)
+        }
+    }
+
     public func run(_ context: StageContext) throws {
         let p = context.params
         let options = try Self.options(p)
-        let configured = try JudgeSetup.judges(context, p.has("judges") ? try ParamMap.list(p, "judges")
-                                                   : [try ParamMap(.map(["name": .string("lexical"), "kind": .string("lexical")]), path: "params.judges[0]")])
+        let judgeMaps = try Self.judgeMaps(p)
+        let asrJudge = try Self.asrJudge(p, labelJudges: try JudgeSetup.check(judgeMaps, inputNames: context.inputNames).labelJudges)
+        let configured = try JudgeSetup.judges(context, judgeMaps)
         let modelName = try AttackStageIO.modelName(context)
         let promptsURL = try StageSupport.inputFile(context, "prompts", preferred: p.has("prompts_file") ? [try p.string("prompts_file")] : ["prompts.jsonl"])
         let types = Set(p.has("prompt_types") ? try p.strings("prompt_types") : ["harmful-direct", "jailbreak"])
@@ -86,8 +124,7 @@ public struct PGDKind: StageKind {
         let layerIndex = options.layer.blockIndex(layers: chat.model.config.numLayers)
         context.log("pgd \(modelName) layer \(options.layer) (block \(layerIndex)) eps \(options.epsilon) \(options.epsilonMode.rawValue) attack \(options.attack.rawValue) on \(rows.count) prompts")
         let progress = context.progress("attack", total: rows.count)
-        let batchSize = try p.int("batch_size", default: 4)
-        guard batchSize >= 1 else { throw StudyError.invalidConfiguration("params.batch_size must be >= 1, got \(batchSize)") }
+        let batchSize = try Self.batchSize(p)
         var results: [(PromptRow, PGDExampleResult, UInt64)] = []
         for start in stride(from: 0, to: rows.count, by: batchSize) {
             let chunk = Array(rows[start..<min(rows.count, start + batchSize)])
@@ -105,11 +142,6 @@ public struct PGDKind: StageKind {
         }
         let clean = try JudgeKind.judge(responses(\.clean), with: configured, log: context.log).rows
         let pert = try JudgeKind.judge(responses(\.perturbed), with: configured, log: context.log).rows
-        let labelJudges = configured.filter { c in clean.first?.labels[c.name] != nil }.map(\.name)
-        let asrJudge = p.has("asr_judge") ? try p.string("asr_judge") : (labelJudges.last ?? "")
-        guard labelJudges.contains(asrJudge) else {
-            throw StudyError.invalidConfiguration("params.asr_judge: '\(asrJudge)' is not a label judge; label judges: \(labelJudges.joined(separator: ", "))")
-        }
         /// S per configured name: the scorer's value, else 1 for a refusal label and 0 otherwise (a weak proxy).
         func scores(_ row: JudgeKind.Row) -> [String: Double] {
             var out = row.scores

@@ -1,0 +1,103 @@
+// Plan-time checks of the study kinds (`StageKind.check`): a mistake in a pgd, judge or
+// behavior stage is reported when the pipeline is read, at its place in the file, before any
+// stage runs.
+import Foundation
+import XCTest
+import Pipeline
+@testable import Study
+
+final class StageCheckTests: XCTestCase {
+    /// A pgd stage with `lines` as its inputs and params (nothing is loaded at plan time).
+    func pgd(_ lines: String) -> String {
+        "stages:\n  attack:\n    kind: pgd\n" + lines
+    }
+
+    func sandbox() throws -> StageSandbox {
+        let box = StageSandbox()
+        try box.write("prompts.jsonl", "{\"id\": \"p1\", \"prompt\": \"How to\", \"type\": \"harmful-direct\"}\n")
+        try box.write("model/config.json", "{}")
+        try box.write("probe/probe.json", "{}")
+        return box
+    }
+
+    func testPGDConfigErrorsAreReportedAtTheirKey() throws {
+        let box = try sandbox()
+        let inputs = "    inputs: {prompts: file:prompts.jsonl, model: file:model}\n"
+        XCTAssertEqual(try box.planError(pgd(inputs + "    params: {epsilon: 0.1}\n")), "")
+        let cases: [(String, String)] = [
+            ("    inputs: {promts: file:prompts.jsonl, model: file:model}\n",
+             "pipeline.yaml:4:14: stages.attack.inputs.promts: unknown input 'promts' for kind 'pgd' with these params; did you mean 'prompts'?"),
+            ("    inputs: {model: file:model}\n", "stages.attack.inputs: missing required input 'prompts' for kind 'pgd'"),
+            (inputs + "    params: {epsilon: -1}\n", "pipeline.yaml:5:23: stages.attack.params.epsilon: must be a finite number >= 0, got -1.0"),
+            (inputs + "    params: {layer: middle}\n", "pipeline.yaml:5:21: stages.attack.params.layer: 'middle' is not embedding, mid, last or a block index"),
+            (inputs + "    params: {layer: -4}\n", "stages.attack.params.layer: -4 is outside a block index >= 0 (or embedding, mid, last)"),
+            (inputs + "    params: {steps: -1}\n", "stages.attack.params.steps: must be >= 0, got -1"),
+            (inputs + "    params: {batch_size: 0}\n", "pipeline.yaml:5:26: stages.attack.params.batch_size: must be >= 1, got 0"),
+            (inputs + "    params: {delta_shape: per-position, delta_positions: all}\n",
+             "stages.attack.params.delta_positions: 'all' needs delta_shape 'shared'"),
+            ("    inputs: {prompts: file:prompts.jsonl}\n", "stages.attack.inputs: kind 'pgd' needs a model: set param 'model' (a path) or give an input 'model'"),
+            (inputs + "    params: {judges: [{name: audit, kind: probe}]}\n",
+             "pipeline.yaml:5:22: stages.attack.params.judges[0]: no input 'probe' holding the probe; inputs: prompts, model"),
+            (inputs + "    params: {judges: [{name: lexical, kind: lexical}], asr_judge: lexcial}\n",
+             "stages.attack.params.asr_judge: 'lexcial' is not a label judge; label judges: lexical"),
+            (inputs + "    params: {judges: [{name: g, kind: gaurd}]}\n", "stages.attack.params.judges[0].kind: unknown judge kind 'gaurd'"),
+        ]
+        for (lines, expected) in cases {
+            let msg = try box.planError(pgd(lines))
+            XCTAssertTrue(msg.contains(expected), "expected '\(expected)' in: \(msg)")
+        }
+        // A judge's inputs are known inputs of the stage, and must be given.
+        XCTAssertEqual(try box.planError(pgd("""
+            inputs: {prompts: file:prompts.jsonl, model: file:model, scorer: file:model, probe: file:probe}
+            params: {judges: [{name: lexical, kind: lexical}, {name: audit, kind: probe, model_input: scorer}], asr_judge: lexical}
+
+        """)), "")
+        let missingScorer = try box.planError(pgd("""
+            inputs: {prompts: file:prompts.jsonl, model: file:model, probe: file:probe}
+            params: {judges: [{name: lexical, kind: lexical}, {name: audit, kind: probe, model_input: scorer}]}
+
+        """))
+        XCTAssertTrue(missingScorer.contains("stages.attack.params.judges[1]: no input 'scorer' holding the judge's model"), missingScorer)
+    }
+
+    func testBehaviorAndJudgeInputsAreChecked() throws {
+        let box = try sandbox()
+        try box.write("responses.jsonl", "{\"id\": \"p1\", \"prompt\": \"How to\", \"response\": \"Sure\"}\n")
+        let neither = try box.planError("stages:\n  b:\n    kind: behavior\n    inputs: {model: file:model}\n")
+        XCTAssertTrue(neither.contains("pipeline.yaml:2:3: stages.b.inputs: give an input 'judgements' (a judge stage) or 'prompts' plus a model"), neither)
+        let extra = try box.planError("stages:\n  b:\n    kind: behavior\n    inputs: {judgements: file:responses.jsonl, modle: file:model}\n")
+        XCTAssertTrue(extra.contains("stages.b.inputs.modle: unknown input 'modle' for kind 'behavior'"), extra)
+        let noModel = try box.planError("stages:\n  b:\n    kind: behavior\n    inputs: {prompts: file:prompts.jsonl}\n")
+        XCTAssertTrue(noModel.contains("kind 'behavior' needs a model"), noModel)
+        XCTAssertEqual(try box.planError("stages:\n  b:\n    kind: behavior\n    inputs: {prompts: file:prompts.jsonl, model: file:model}\n"), "")
+        let noResponses = try box.planError("stages:\n  j:\n    kind: judge\n    inputs: {respones: file:responses.jsonl}\n    params: {judges: [{name: l, kind: lexical}]}\n")
+        XCTAssertTrue(noResponses.contains("stages.j.inputs.respones: unknown input 'respones' for kind 'judge' with these params; did you mean 'responses'?"),
+                      noResponses)
+    }
+
+    func testJudgePlanWithoutLoadingAnything() throws {
+        func maps(_ v: Value) throws -> [ParamMap] { try ParamMap.list(StageParams(["judges": v], instance: "t"), "judges") }
+        let judges: Value = .list([
+            .map(["name": .string("lex"), "kind": .string("lexical")]),
+            .map(["name": .string("guard"), "kind": .string("guard"), "model_input": .string("guard_model")]),
+            .map(["name": .string("vote"), "kind": .string("ensemble"), "members": .list([.string("lex"), .string("guard")])]),
+            .map(["name": .string("harm"), "kind": .string("reward"), "model": .string("/nowhere")]),
+            .map(["name": .string("audit"), "kind": .string("probe")]),
+            .map(["name": .string("ext"), "kind": .string("external"), "command": .string("true"), "score_only": .bool(true)]),
+        ])
+        let plan = try JudgeSetup.check(try maps(judges), inputNames: nil)
+        XCTAssertEqual(plan.labelJudges, ["lex", "guard", "vote"])
+        XCTAssertEqual(plan.inputs, ["guard_model", "probe", "model"], "reward names a path; the probe reads `probe` and `model`")
+        XCTAssertNoThrow(try JudgeSetup.check(try maps(judges), inputNames: ["guard_model", "probe", "model"]))
+        XCTAssertThrowsError(try JudgeSetup.check(try maps(judges), inputNames: ["guard_model", "model"]))
+        // An ensemble names earlier label judges that are not ensembles.
+        let nested: Value = .list([
+            .map(["name": .string("lex"), "kind": .string("lexical")]),
+            .map(["name": .string("v1"), "kind": .string("ensemble"), "members": .list([.string("lex")])]),
+            .map(["name": .string("v2"), "kind": .string("ensemble"), "members": .list([.string("v1")])]),
+        ])
+        XCTAssertThrowsError(try JudgeSetup.check(try maps(nested), inputNames: nil)) { error in
+            XCTAssertTrue("\(error)".contains("params.judges[2].members: 'v1' is not a label judge listed before 'v2'"), "\(error)")
+        }
+    }
+}
