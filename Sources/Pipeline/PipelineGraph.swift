@@ -362,7 +362,7 @@ public struct PipelineGraph: Sendable {
             let (key, message): (String?, String)
             switch error {
             case let f as StageCheckFailure: (key, message) = (f.key, f.message)
-            case let PipelineError.stageInput(_, name, text): (key, message) = (name, text)
+            case let PipelineError.stageInput(_, param, text): (key, message) = (param, text)
             default: (key, message) = (nil, "\(error)")
             }
             // The place of the param or input the key starts with (`params.judges[0].kind`: judges).

@@ -30,7 +30,7 @@ final class StageCheckTests: XCTestCase {
             ("    inputs: {model: file:model}\n", "stages.attack.inputs: missing required input 'prompts' for kind 'pgd'"),
             (inputs + "    params: {epsilon: -1}\n", "pipeline.yaml:5:23: stages.attack.params.epsilon: must be a finite number >= 0, got -1.0"),
             (inputs + "    params: {layer: middle}\n", "pipeline.yaml:5:21: stages.attack.params.layer: 'middle' is not embedding, mid, last or a block index"),
-            (inputs + "    params: {layer: -4}\n", "stages.attack.params.layer: -4 is outside a block index >= 0 (or embedding, mid, last)"),
+            (inputs + "    params: {layer: -4}\n", "stages.attack.params.layer: -4 is not a block index >= 0 (or embedding, mid, last)"),
             (inputs + "    params: {steps: -1}\n", "stages.attack.params.steps: must be >= 0, got -1"),
             (inputs + "    params: {batch_size: 0}\n", "pipeline.yaml:5:26: stages.attack.params.batch_size: must be >= 1, got 0"),
             (inputs + "    params: {delta_shape: per-position, delta_positions: all}\n",

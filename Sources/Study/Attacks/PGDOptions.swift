@@ -78,8 +78,8 @@ public struct PGDOptions: Sendable, Equatable {
         }
         let k = layer.blockIndex(layers: layers ?? .max)
         guard k >= -1 && k < layers ?? .max else {
-            let blocks = layers.map { "the model's blocks 0..<\($0)" } ?? "a block index >= 0"
-            throw StudyError.invalidConfiguration("params.layer: \(layer) is outside \(blocks) (or embedding, mid, last)")
+            let wanted = layers.map { "is outside the model's blocks 0..<\($0)" } ?? "is not a block index >= 0"
+            throw StudyError.invalidConfiguration("params.layer: \(layer) \(wanted) (or embedding, mid, last)")
         }
         if deltaShape == .perPosition && deltaPositions == .all {
             throw StudyError.invalidConfiguration(
