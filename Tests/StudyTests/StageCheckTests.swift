@@ -100,4 +100,35 @@ final class StageCheckTests: XCTestCase {
             XCTAssertTrue("\(error)".contains("params.judges[2].members: 'v1' is not a label judge listed before 'v2'"), "\(error)")
         }
     }
+
+    func testTrainingAndGenerateConfigErrorsAreReportedAtTheirKey() throws {
+        let box = try sandbox()
+        try box.write("data.jsonl", "{\"prompt\": \"How to\", \"response\": \"Sure\"}\n")
+        func stage(_ kind: String, _ lines: String) -> String { "stages:\n  s:\n    kind: \(kind)\n" + lines }
+        let sft = "    inputs: {model: file:model, data: file:data.jsonl}\n"
+        let dissociate = "    inputs: {model: file:model, monitor: file:probe, triples: file:data.jsonl, anchors: file:data.jsonl}\n"
+        let generate = "    inputs: {model: file:model, prompts: file:prompts.jsonl}\n"
+        XCTAssertEqual(try box.planError(stage("sft", sft)), "")
+        XCTAssertEqual(try box.planError(stage("dissociate", dissociate)), "")
+        XCTAssertEqual(try box.planError(stage("generate", generate)), "")
+        let cases: [(String, String)] = [
+            (stage("sft", sft + "    params: {epochs: 0}\n"), "pipeline.yaml:5:22: stages.s.params.epochs: must be positive, got 0"),
+            (stage("sft", sft + "    params: {micro_batch: -1}\n"), "stages.s.params.micro_batch: must be positive, got -1"),
+            (stage("sft", sft + "    params: {lora_r: 0}\n"), "stages.s.params.lora_r: must be positive, got 0"),
+            (stage("sft", sft + "    params: {learning_rate: -0.1}\n"), "stages.s.params.learning_rate: must be a finite number >= 0"),
+            (stage("sft", sft + "    params: {keep_blocks: -1}\n"), "stages.s.params.keep_blocks: must be 0 or more"),
+            (stage("sft", "    inputs: {data: file:data.jsonl}\n"), "stages.s.inputs: kind 'sft' needs a model"),
+            (stage("dissociate", dissociate + "    params: {tau: 1.5}\n"), "pipeline.yaml:5:19: stages.s.params.tau: must be in (0, 1), got 1.5"),
+            (stage("dissociate", dissociate + "    params: {accumulation: 0}\n"), "stages.s.params.accumulation: must be positive, got 0"),
+            (stage("dissociate", dissociate + "    params: {replay_blocks: -2}\n"), "stages.s.params.replay_blocks: must be 0 or more"),
+            (stage("generate", generate + "    params: {types: [harmful]}\n"), "stages.s.params.types: unknown prompt type 'harmful'; use "),
+            (stage("generate", generate + "    params: {filters: [empty, refusals]}\n"),
+             "pipeline.yaml:5:23: stages.s.params.filters: unknown filter 'refusals'; use empty, single-token, refusal"),
+            (stage("generate", "    inputs: {prompts: file:prompts.jsonl}\n"), "stages.s.inputs: kind 'generate' needs a model"),
+        ]
+        for (yaml, expected) in cases {
+            let msg = try box.planError(yaml)
+            XCTAssertTrue(msg.contains(expected), "expected '\(expected)' in: \(msg)")
+        }
+    }
 }

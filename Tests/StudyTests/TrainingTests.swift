@@ -296,9 +296,15 @@ final class TrainingTests: XCTestCase {
         let counts = try StageSupport.checkpointedBlocks(params(2, 30))
         XCTAssertEqual(counts.kept, 2)
         XCTAssertEqual(counts.replayed, 30)
+        // Negative counts are named by both training configs' checks.
         for (kept, replayed, key) in [(-1, 0, "keep_blocks"), (0, -3, "replay_blocks")] {
-            XCTAssertThrowsError(try StageSupport.checkpointedBlocks(params(kept, replayed))) { error in
-                XCTAssertTrue("\(error)".contains("\(key) must be 0 or more"), "\(error)")
+            var sft = SFTConfig(), dissociation = DissociationConfig()
+            (sft.keptBlocks, sft.replayedBlocks) = try StageSupport.checkpointedBlocks(params(kept, replayed))
+            (dissociation.keptBlocks, dissociation.replayedBlocks) = (sft.keptBlocks, sft.replayedBlocks)
+            for check in [sft.validate, dissociation.validate] {
+                XCTAssertThrowsError(try check()) { error in
+                    XCTAssertTrue("\(error)".contains("params.\(key): must be 0 or more"), "\(error)")
+                }
             }
         }
     }

@@ -67,14 +67,13 @@ public struct DissociateKind: StageKind {
                 "summary.json"])
     }
 
-    public func run(_ context: StageContext) throws {
-        let p = context.params
+    /// The training config of a stage's params (the trainer checks it with `validate()`).
+    static func config(_ p: StageParams, seed: Int) throws -> DissociationConfig {
         var cfg = DissociationConfig()
         cfg.lambdaSFT = Float(try p.double("lambda_sft"))
         cfg.lambdaMon = Float(try p.double("lambda_mon"))
         cfg.lambdaKL = Float(try p.double("lambda_kl"))
         cfg.tau = try p.double("tau")
-        guard cfg.tau > 0 && cfg.tau < 1 else { throw StudyError.invalidConfiguration("tau must be in (0, 1), got \(cfg.tau)") }
         cfg.learningRate = Float(try p.double("learning_rate"))
         cfg.weightDecay = Float(try p.double("weight_decay"))
         cfg.warmupRatio = try p.double("warmup_ratio")
@@ -87,12 +86,26 @@ public struct DissociateKind: StageKind {
         cfg.monitorWeightDecay = Float(try p.double("monitor_weight_decay"))
         cfg.checkpointing = try p.bool("checkpointing")
         (cfg.keptBlocks, cfg.replayedBlocks) = try StageSupport.checkpointedBlocks(p)
-        cfg.seed = UInt64(truncatingIfNeeded: context.seed)
+        cfg.seed = UInt64(truncatingIfNeeded: seed)
         if try p.bool("lora") {
             cfg.lora = LoRAConfig(rank: try p.int("lora_r"), alpha: try p.double("lora_alpha"),
                                   dropout: try p.double("lora_dropout"), targetModules: try p.strings("lora_targets"),
                                   seed: cfg.seed)
         }
+        return cfg
+    }
+
+    /// The training config and a model, before any stage runs.
+    public func check(_ p: StageParams, inputNames: [String]) throws {
+        try StageCheck.run {
+            try Self.config(p, seed: 0).validate()
+            try StageCheck.model(p, inputNames: inputNames, kind: name)
+        }
+    }
+
+    public func run(_ context: StageContext) throws {
+        let p = context.params
+        let cfg = try Self.config(p, seed: context.seed)
         // Data: harmful-prompt rows (safe responses, b = 1) and benign anchors (b = 0).
         let triplesURL = try StageSupport.inputFile(context, "triples", preferred: ["triples.jsonl"])
         var harmful = try TripleRow.read(triplesURL).map { DissociationRow(prompt: $0.prompt, response: $0.safe, harmful: true) }

@@ -74,24 +74,46 @@ public struct GenerateKind: StageKind {
         }
     }
 
+    /// `types` (nil: every prompt), each a prompt type.
+    static func types(_ p: StageParams) throws -> [String]? {
+        guard p.has("types") else { return nil }
+        let types = try p.strings("types")
+        for t in types where PromptType(rawValue: t) == nil {
+            throw StudyError.invalidConfiguration("params.types: unknown prompt type '\(t)'; use "
+                                                  + PromptType.allCases.map(\.rawValue).joined(separator: ", "))
+        }
+        return types
+    }
+
+    /// `filters`, plus all of them with `anchor`.
+    static func filters(_ p: StageParams) throws -> Set<String> {
+        var filters = Set(try p.strings("filters"))
+        if try p.bool("anchor") { filters.formUnion(["empty", "single-token", "refusal"]) }
+        for f in filters.sorted() where !["empty", "single-token", "refusal"].contains(f) {
+            throw StudyError.invalidConfiguration("params.filters: unknown filter '\(f)'; use empty, single-token, refusal")
+        }
+        return filters
+    }
+
+    /// The prompt types, the filters and a model, before any stage runs.
+    public func check(_ p: StageParams, inputNames: [String]) throws {
+        try StageCheck.run {
+            _ = try Self.types(p)
+            _ = try Self.filters(p)
+            try StageCheck.model(p, inputNames: inputNames, kind: name)
+        }
+    }
+
     public func run(_ context: StageContext) throws {
         let p = context.params
         let url = try StageSupport.inputFile(context, "prompts", preferred: ["prompts.jsonl", "eval.jsonl", "anchor.jsonl"])
         var rows = try Self.readPrompts(url)
-        if p.has("types") {
-            let types = try p.strings("types")
-            for t in types where PromptType(rawValue: t) == nil {
-                throw StudyError.invalidConfiguration("params.types: unknown prompt type '\(t)'")
-            }
+        if let types = try Self.types(p) {
             rows = rows.filter { $0.type.map { types.contains($0.rawValue) } ?? false }
         }
         if p.has("limit") { rows = Array(rows.prefix(max(0, try p.int("limit")))) }
         guard !rows.isEmpty else { throw StudyError.noUsableRecords(file: url.path, reason: "no prompt selected") }
-        var filters = Set(try p.strings("filters"))
-        if try p.bool("anchor") { filters.formUnion(["empty", "single-token", "refusal"]) }
-        for f in filters where !["empty", "single-token", "refusal"].contains(f) {
-            throw StudyError.invalidConfiguration("params.filters: unknown filter '\(f)'; use empty, single-token, refusal")
-        }
+        let filters = try Self.filters(p)
 
         let model = try StageSupport.loadModel(context)
         var o = ResponseGenerationOptions()

@@ -69,10 +69,10 @@ public struct SFTKind: StageKind {
                 "log.jsonl", "summary.json"])
     }
 
-    public func run(_ context: StageContext) throws {
-        let p = context.params
+    /// The training config of a stage's params (the trainer checks it with `validate()`).
+    static func config(_ p: StageParams, seed: Int) throws -> SFTConfig {
         var cfg = SFTConfig()
-        cfg.seed = UInt64(truncatingIfNeeded: context.seed)
+        cfg.seed = UInt64(truncatingIfNeeded: seed)
         cfg.lora = try p.bool("lora")
             ? LoRAConfig(rank: try p.int("lora_r"), alpha: try p.double("lora_alpha"), dropout: try p.double("lora_dropout"),
                          targetModules: try p.strings("lora_targets"), seed: cfg.seed)
@@ -88,6 +88,20 @@ public struct SFTKind: StageKind {
         cfg.maxGradNorm = Float(try p.double("max_grad_norm"))
         cfg.checkpointing = try p.bool("checkpointing")
         (cfg.keptBlocks, cfg.replayedBlocks) = try StageSupport.checkpointedBlocks(p)
+        return cfg
+    }
+
+    /// The training config and a model, before any stage runs.
+    public func check(_ p: StageParams, inputNames: [String]) throws {
+        try StageCheck.run {
+            try Self.config(p, seed: 0).validate()
+            try StageCheck.model(p, inputNames: inputNames, kind: name)
+        }
+    }
+
+    public func run(_ context: StageContext) throws {
+        let p = context.params
+        let cfg = try Self.config(p, seed: context.seed)
         let stage = try StageSupport.loadModel(context)
         let model = stage.model
         let encoder = ChatExampleEncoder(tokenizer: try stage.requireTokenizer(), maxTokens: cfg.maxTokens,

@@ -58,16 +58,10 @@ public struct StageModel: @unchecked Sendable {
 public enum StageSupport {
     // MARK: - Training
 
-    /// `keep_blocks` and `replay_blocks` of a training kind (`sft`, `dissociate`), each 0 or more.
+    /// `keep_blocks` and `replay_blocks` of a training kind (`sft`, `dissociate`); the configs'
+    /// `validate()` checks them.
     static func checkpointedBlocks(_ p: StageParams) throws -> (kept: Int, replayed: Int) {
-        let kept = try p.int("keep_blocks"), replayed = try p.int("replay_blocks")
-        guard kept >= 0 else {
-            throw StudyError.invalidConfiguration("keep_blocks must be 0 or more (blocks that skip recomputation), got \(kept)")
-        }
-        guard replayed >= 0 else {
-            throw StudyError.invalidConfiguration("replay_blocks must be 0 or more (recomputed blocks that store their linear outputs), got \(replayed)")
-        }
-        return (kept, replayed)
+        (try p.int("keep_blocks"), try p.int("replay_blocks"))
     }
 
     // MARK: - Models

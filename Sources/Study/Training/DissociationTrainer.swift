@@ -61,6 +61,13 @@ public struct DissociationConfig: Sendable, Equatable {
 
     /// l* = logit(tau).
     public var targetLogit: Float { Float(Foundation.log(tau / (1 - tau))) }
+
+    /// Checks what the trainer needs, naming the `dissociate` kind's params.
+    public func validate() throws {
+        guard tau > 0 && tau < 1 else { throw StudyError.invalidConfiguration("params.tau: must be in (0, 1), got \(tau)") }
+        try TrainingChecks.positive(["micro_batch": microBatch, "accumulation": accumulation, "epochs": epochs, "max_tokens": maxTokens])
+        try TrainingChecks.common(lora: lora, learningRate: learningRate, kept: keptBlocks, replayed: replayedBlocks)
+    }
 }
 
 /// Loss terms of one micro-batch (unweighted) and the monitor's view of it.
@@ -126,9 +133,7 @@ public final class DissociationTrainer {
                 + "gives L x D = \(model.config.numLayers) x \(model.config.hiddenSize) = \(features); "
                 + "was the probe trained on this model's features?")
         }
-        guard config.microBatch > 0, config.accumulation > 0, config.epochs > 0 else {
-            throw StudyError.invalidConfiguration("micro_batch, accumulation and epochs must be positive")
-        }
+        try config.validate()
         self.model = model
         self.monitor = monitor
         self.config = config

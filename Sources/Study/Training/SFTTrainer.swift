@@ -35,6 +35,36 @@ public struct SFTConfig: Sendable, Equatable {
     public var replayedBlocks = 0
 
     public init() {}
+
+    /// Checks what the trainer needs, naming the `sft` kind's params.
+    public func validate() throws {
+        try TrainingChecks.positive(["batch_size": batchSize, "micro_batch": microBatch, "epochs": epochs, "max_tokens": maxTokens])
+        try TrainingChecks.common(lora: lora, learningRate: learningRate, kept: keptBlocks, replayed: replayedBlocks)
+    }
+}
+
+/// Checks shared by the training configs (`SFTConfig`, `DissociationConfig`); messages name
+/// the kinds' params, so the pipeline reports them at their place in the file.
+enum TrainingChecks {
+    /// Each count > 0, in name order.
+    static func positive(_ counts: [String: Int]) throws {
+        for (name, value) in counts.sorted(by: { $0.key < $1.key }) where value <= 0 {
+            throw StudyError.invalidConfiguration("params.\(name): must be positive, got \(value)")
+        }
+    }
+
+    static func common(lora: LoRAConfig?, learningRate: Float, kept: Int, replayed: Int) throws {
+        if let lora, lora.rank <= 0 { throw StudyError.invalidConfiguration("params.lora_r: must be positive, got \(lora.rank)") }
+        guard learningRate.isFinite, learningRate >= 0 else {
+            throw StudyError.invalidConfiguration("params.learning_rate: must be a finite number >= 0, got \(learningRate)")
+        }
+        guard kept >= 0 else {
+            throw StudyError.invalidConfiguration("params.keep_blocks: must be 0 or more (blocks that skip recomputation), got \(kept)")
+        }
+        guard replayed >= 0 else {
+            throw StudyError.invalidConfiguration("params.replay_blocks: must be 0 or more (recomputed blocks that store their linear outputs), got \(replayed)")
+        }
+    }
 }
 
 /// Learning-rate schedule names of the `sft` kind.
@@ -77,9 +107,7 @@ public final class SFTTrainer {
 
     /// Installs LoRA adapters (or makes every parameter trainable) and builds the optimiser.
     public init(model: TransformerModel, encoder: ChatExampleEncoder, config: SFTConfig) throws {
-        guard config.batchSize > 0, config.microBatch > 0, config.epochs > 0 else {
-            throw StudyError.invalidConfiguration("batch_size, micro_batch and epochs must be positive")
-        }
+        try config.validate()
         self.model = model
         self.config = config
         self.encoder = encoder
