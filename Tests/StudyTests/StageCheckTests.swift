@@ -111,6 +111,14 @@ final class StageCheckTests: XCTestCase {
         XCTAssertEqual(try box.planError(stage("sft", sft)), "")
         XCTAssertEqual(try box.planError(stage("dissociate", dissociate)), "")
         XCTAssertEqual(try box.planError(stage("generate", generate)), "")
+        // A schedule the schema does not list never reaches the kind; a library caller's does.
+        var values: [String: Value] = [:]
+        for spec in SFTKind().paramsSchema.params { values[spec.name] = spec.defaultValue }
+        XCTAssertNoThrow(try SFTKind.config(StageParams(values, instance: "s"), seed: 0))
+        values["schedule"] = .string("cosin")
+        XCTAssertThrowsError(try SFTKind.config(StageParams(values, instance: "s"), seed: 0)) { error in
+            XCTAssertTrue("\(error)".contains("params.schedule: unknown schedule 'cosin'; use constant, linear, cosine"), "\(error)")
+        }
         let cases: [(String, String)] = [
             (stage("sft", sft + "    params: {epochs: 0}\n"), "pipeline.yaml:5:22: stages.s.params.epochs: must be positive, got 0"),
             (stage("sft", sft + "    params: {micro_batch: -1}\n"), "stages.s.params.micro_batch: must be positive, got -1"),

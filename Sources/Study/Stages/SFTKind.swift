@@ -78,7 +78,12 @@ public struct SFTKind: StageKind {
                          targetModules: try p.strings("lora_targets"), seed: cfg.seed)
             : nil
         cfg.learningRate = Float(try p.double("learning_rate"))
-        cfg.schedule = SFTSchedule(rawValue: try p.string("schedule")) ?? .constant
+        let schedule = try p.string("schedule")
+        guard let parsed = SFTSchedule(rawValue: schedule) else {
+            throw StudyError.invalidConfiguration("params.schedule: unknown schedule '\(schedule)'; use "
+                                                  + SFTSchedule.allCases.map(\.rawValue).joined(separator: ", "))
+        }
+        cfg.schedule = parsed
         cfg.warmupRatio = try p.double("warmup_ratio")
         cfg.weightDecay = Float(try p.double("weight_decay"))
         cfg.batchSize = try p.int("batch_size")
