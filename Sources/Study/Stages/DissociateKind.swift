@@ -87,20 +87,13 @@ public struct DissociateKind: StageKind {
         cfg.checkpointing = try p.bool("checkpointing")
         (cfg.keptBlocks, cfg.replayedBlocks) = try StageSupport.checkpointedBlocks(p)
         cfg.seed = UInt64(truncatingIfNeeded: seed)
-        if try p.bool("lora") {
-            cfg.lora = LoRAConfig(rank: try p.int("lora_r"), alpha: try p.double("lora_alpha"),
-                                  dropout: try p.double("lora_dropout"), targetModules: try p.strings("lora_targets"),
-                                  seed: cfg.seed)
-        }
+        cfg.lora = try StageSupport.loraConfig(p, seed: cfg.seed)
         return cfg
     }
 
     /// The training config and a model, before any stage runs.
     public func check(_ p: StageParams, inputNames: [String]) throws {
-        try StageCheck.run {
-            try Self.config(p, seed: 0).validate()
-            try StageCheck.model(p, inputNames: inputNames, kind: name)
-        }
+        try StageCheck.training(p, inputNames: inputNames, kind: name) { try Self.config(p, seed: 0) }
     }
 
     public func run(_ context: StageContext) throws {

@@ -73,10 +73,7 @@ public struct SFTKind: StageKind {
     static func config(_ p: StageParams, seed: Int) throws -> SFTConfig {
         var cfg = SFTConfig()
         cfg.seed = UInt64(truncatingIfNeeded: seed)
-        cfg.lora = try p.bool("lora")
-            ? LoRAConfig(rank: try p.int("lora_r"), alpha: try p.double("lora_alpha"), dropout: try p.double("lora_dropout"),
-                         targetModules: try p.strings("lora_targets"), seed: cfg.seed)
-            : nil
+        cfg.lora = try StageSupport.loraConfig(p, seed: cfg.seed)
         cfg.learningRate = Float(try p.double("learning_rate"))
         let schedule = try p.string("schedule")
         guard let parsed = SFTSchedule(rawValue: schedule) else {
@@ -98,10 +95,7 @@ public struct SFTKind: StageKind {
 
     /// The training config and a model, before any stage runs.
     public func check(_ p: StageParams, inputNames: [String]) throws {
-        try StageCheck.run {
-            try Self.config(p, seed: 0).validate()
-            try StageCheck.model(p, inputNames: inputNames, kind: name)
-        }
+        try StageCheck.training(p, inputNames: inputNames, kind: name) { try Self.config(p, seed: 0) }
     }
 
     public func run(_ context: StageContext) throws {

@@ -40,6 +40,15 @@ enum StageCheck {
         return plan
     }
 
+    /// A training kind's config (built from the params, then `validate()`d) and a model.
+    static func training(_ params: StageParams, inputNames: [String], kind: String,
+                         _ config: () throws -> any TrainingSettings) throws {
+        try run {
+            try config().validate()
+            try model(params, inputNames: inputNames, kind: kind)
+        }
+    }
+
     /// A model from param `model` or input `model`, as `StageSupport.loadModel(context)` reads it.
     static func model(_ params: StageParams, inputNames: [String], kind: String) throws {
         guard params.has("model") || inputNames.contains("model") else {

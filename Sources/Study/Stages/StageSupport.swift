@@ -58,6 +58,14 @@ public struct StageModel: @unchecked Sendable {
 public enum StageSupport {
     // MARK: - Training
 
+    /// The LoRA adapters of a training kind's params (`lora`, `lora_r`, `lora_alpha`,
+    /// `lora_dropout`, `lora_targets`); nil with `lora: false` (full fine-tuning).
+    static func loraConfig(_ p: StageParams, seed: UInt64) throws -> LoRAConfig? {
+        guard try p.bool("lora") else { return nil }
+        return LoRAConfig(rank: try p.int("lora_r"), alpha: try p.double("lora_alpha"), dropout: try p.double("lora_dropout"),
+                          targetModules: try p.strings("lora_targets"), seed: seed)
+    }
+
     /// `keep_blocks` and `replay_blocks` of a training kind (`sft`, `dissociate`); the configs'
     /// `validate()` checks them.
     static func checkpointedBlocks(_ p: StageParams) throws -> (kept: Int, replayed: Int) {

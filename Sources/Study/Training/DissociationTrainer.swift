@@ -29,7 +29,7 @@ public struct DissociationRow: Sendable, Equatable {
 }
 
 /// Hyper-parameters (paper Appendix B defaults).
-public struct DissociationConfig: Sendable, Equatable {
+public struct DissociationConfig: Sendable, Equatable, TrainingSettings {
     public var lambdaSFT: Float = 0.05
     public var lambdaMon: Float = 0.1
     public var lambdaKL: Float = 0.3

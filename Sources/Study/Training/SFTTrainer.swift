@@ -10,7 +10,7 @@ import Models
 import Numerics
 
 /// Hyper-parameters of supervised fine-tuning.
-public struct SFTConfig: Sendable, Equatable {
+public struct SFTConfig: Sendable, Equatable, TrainingSettings {
     /// LoRA adapters (nil = full fine-tuning). Default r 16, alpha 32, dropout 0.05, all 7 projections.
     public var lora: LoRAConfig? = LoRAConfig()
     public var learningRate: Float = 1e-4
@@ -41,6 +41,11 @@ public struct SFTConfig: Sendable, Equatable {
         try TrainingChecks.positive(["batch_size": batchSize, "micro_batch": microBatch, "epochs": epochs, "max_tokens": maxTokens])
         try TrainingChecks.common(lora: lora, learningRate: learningRate, kept: keptBlocks, replayed: replayedBlocks)
     }
+}
+
+/// A trainer's settings, checked before training (messages name the kind's params).
+public protocol TrainingSettings {
+    func validate() throws
 }
 
 /// Checks shared by the training configs (`SFTConfig`, `DissociationConfig`); messages name
