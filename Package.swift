@@ -2,19 +2,37 @@
 import Foundation
 import PackageDescription
 
-/// `-target-cpu haswell` when the building machine has AVX2, FMA, F16C and BMI2 (every x86-64
-/// server CPU since 2013/2015): the SIMD8 kernels then compile to 256-bit AVX2/FMA instead
-/// of pairs of SSE2 operations. The binary runs only on such CPUs, like `-march=native`;
-/// set AUDITGAP_PORTABLE=1 at build time for a baseline x86-64 binary.
-let cpuFlags: [String] = {
-    if ProcessInfo.processInfo.environment["AUDITGAP_PORTABLE"] == "1" { return [] }
+/// The building machine's vector extensions (the binary runs only on such CPUs, like
+/// `-march=native`):
+/// - AVX-512 (F, CD, BW, DQ, VL: Intel Xeon since 2017, AMD Zen 4): `-target-cpu
+///   skylake-avx512`, and Numerics' GEMM kernel uses 16-wide registers (`AUDITGAP_AVX512`);
+/// - AVX2, FMA, F16C and BMI2 (every x86-64 server CPU since 2013/2015): `-target-cpu
+///   haswell`, so the SIMD8 kernels compile to 256-bit AVX2/FMA instead of pairs of SSE2
+///   operations.
+/// AUDITGAP_CPU=haswell at build time caps it at AVX2 (to test that path on an AVX-512
+/// machine); AUDITGAP_PORTABLE=1 (or AUDITGAP_CPU=portable) builds a baseline x86-64 binary.
+enum VectorLevel { case portable, avx2, avx512 }
+let vectorLevel: VectorLevel = {
+    let env = ProcessInfo.processInfo.environment
+    if env["AUDITGAP_PORTABLE"] == "1" || env["AUDITGAP_CPU"] == "portable" { return .portable }
     guard let info = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
-          let line = info.split(separator: "\n").first(where: { $0.hasPrefix("flags") }) else { return [] }
+          let line = info.split(separator: "\n").first(where: { $0.hasPrefix("flags") }) else { return .portable }
     let flags = Set(line.split(separator: " ").map(String.init))
     let haswell = ["avx", "avx2", "fma", "f16c", "bmi1", "bmi2", "abm", "movbe", "popcnt", "sse4_2", "pclmulqdq", "aes",
                    "xsaveopt", "fsgsbase", "rdrand"]
-    return haswell.allSatisfy(flags.contains) ? ["-target-cpu", "haswell"] : []
+    guard haswell.allSatisfy(flags.contains) else { return .portable }
+    let avx512 = ["avx512f", "avx512cd", "avx512bw", "avx512dq", "avx512vl"]
+    return avx512.allSatisfy(flags.contains) && env["AUDITGAP_CPU"] != "haswell" ? .avx512 : .avx2
 }()
+let cpuFlags: [String] = {
+    switch vectorLevel {
+    case .portable: return []
+    case .avx2: return ["-target-cpu", "haswell"]
+    case .avx512: return ["-target-cpu", "skylake-avx512"]
+    }
+}()
+/// Numerics' compile-time kernel choice.
+let kernelDefines: [SwiftSetting] = vectorLevel == .avx512 ? [.define("AUDITGAP_AVX512")] : []
 
 // auditgap: a declarative experiment-pipeline runner for representation-level safety audits.
 // Layering (see docs and ../shared/DESIGN.md section 1):
@@ -37,7 +55,7 @@ let package = Package(
         // about a hundred times slower unoptimised, which made the test suite take minutes.
         .target(name: "Numerics", dependencies: ["CBLAS"],
                 swiftSettings: [.unsafeFlags(["-Ounchecked"] + cpuFlags, .when(configuration: .release)),
-                                .unsafeFlags(["-O"] + cpuFlags, .when(configuration: .debug))]),
+                                .unsafeFlags(["-O"] + cpuFlags, .when(configuration: .debug))] + kernelDefines),
         .target(name: "Tokenizers", swiftSettings: [.unsafeFlags(cpuFlags)]),
         .target(name: "Models", dependencies: ["Numerics", "Tokenizers"],
                 swiftSettings: [.unsafeFlags(["-O"] + cpuFlags, .when(configuration: .debug)),

@@ -83,7 +83,7 @@ enum ModelBench {
         let tps = Double(b * t) / secs
         try emit(args.flag("--json"), ["bench": "forward", "model": name, "batch": b, "length": t,
                                        "median_seconds": secs, "tokens_per_second": tps, "threads": Threading.blasThreads],
-                 "forward (hidden states, no LM head) \(name), batch \(b) x \(t): median \(String(format: "%.3f", secs)) s, \(String(format: "%.0f", tps)) tokens/s (threads \(Threading.blasThreads))")
+                 "forward (hidden states, no LM head) \(name), batch \(b) x \(t): median \(String(format: "%.3f", secs)) s, \(String(format: "%.0f", tps)) tokens/s (threads \(Threading.blasThreads), OpenBLAS \(BLASCore.name))")
         return 0
     }
 

@@ -50,7 +50,7 @@ enum PGDBench {
         let target = (0..<targetTokens).map { _ in 3 + rng.nextInt(below: c.vocabSize - 3) }
         var rows: [[String: Any]] = []
         if !json {
-            print("pgd step (forward from layer + backward to delta), SmolLM2-135M shape, random weights, \(promptTokens) prompt + \(targetTokens) target tokens, threads \(Threading.blasThreads), median of \(repeats)")
+            print("pgd step (forward from layer + backward to delta), SmolLM2-135M shape, random weights, \(promptTokens) prompt + \(targetTokens) target tokens, threads \(Threading.blasThreads), median of \(repeats); kernels: \(PackedMatrix.kernelName), OpenBLAS \(BLASCore.name)")
             print("layer       block   s/step (1 prompt)   s/step per prompt (batch \(batch))   prefix s (once per example)")
         }
         for (name, layer) in layers {
@@ -89,7 +89,8 @@ enum PGDBench {
         }
         if json {
             let obj: [String: Any] = ["benchmark": "pgd", "threads": Threading.blasThreads, "prompt_tokens": promptTokens,
-                                      "target_tokens": targetTokens, "batch": batch, "rows": rows]
+                                      "target_tokens": targetTokens, "batch": batch, "rows": rows,
+                                      "kernel": PackedMatrix.kernelName, "openblas_core": BLASCore.name]
             let data = try JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys])
             print(String(decoding: data, as: UTF8.self))
         }

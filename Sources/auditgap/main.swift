@@ -1,5 +1,6 @@
 // The auditgap command-line entry point: dispatches to subcommands (DESIGN.md section 2).
 import Foundation
+import Numerics
 
 let usage = """
 auditgap: audit what a language model is, not only what it says.
@@ -41,4 +42,15 @@ func main() -> Int32 {
     }
 }
 
+/// Restarts the process once with OPENBLAS_CORETYPE set when OpenBLAS fell back to generic
+/// kernels on a vector CPU (`BLASCore`); a set OPENBLAS_CORETYPE is left alone.
+func restartWithVectorBLASKernelsIfNeeded() {
+    guard ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] == nil,
+          let core = BLASCore.overrideForThisMachine() else { return }
+    setenv("OPENBLAS_CORETYPE", core, 1)
+    execv("/proc/self/exe", CommandLine.unsafeArgv)
+    // execv returned: it failed; go on with the kernels OpenBLAS chose.
+}
+
+restartWithVectorBLASKernelsIfNeeded()
 exit(main())

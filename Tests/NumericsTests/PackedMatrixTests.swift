@@ -8,13 +8,16 @@ final class PackedMatrixTests: XCTestCase {
     }
 
     /// Both products against a double-precision reference, over shapes that exercise the
-    /// 16-column panel tails, the 6-row tile remainders (1- and 2-row tails take the narrow
-    /// kernel, odd depths its single-k tail), several k blocks (depth > 320),
-    /// several m blocks (M > 168), strided operands, accumulation, and 1 or 2 threads.
+    /// 16-column panel tails, the tile remainders (AVX2: 6-row tiles, 1- and 2-row tails take
+    /// the narrow kernel, odd depths its single-k tail; AVX-512: 12 x 32 tiles, tails of 1-4
+    /// rows take the 4-row kernel, 5-11 rows the 12-row one, an odd panel count a one-panel
+    /// unit), several k blocks (depth > 320), several m blocks (M > 168), strided operands,
+    /// accumulation, and 1 or 2 threads.
     func testProductsMatchReference() throws {
         let saved = Threading.kernelThreads
         defer { Threading.kernelThreads = saved }
-        let shapes = [(1, 1, 1), (7, 37, 5), (17, 16, 6), (16, 17, 7), (33, 331, 13), (40, 651, 2), (50, 700, 170), (130, 96, 64)]
+        let shapes = [(1, 1, 1), (7, 37, 5), (17, 16, 6), (16, 17, 7), (33, 331, 13), (40, 651, 2), (50, 700, 170), (130, 96, 64),
+                      (48, 577, 67), (64, 20, 11), (80, 40, 16)]
         for threads in [1, 2] {
             Threading.kernelThreads = threads
             for (r, k, m) in shapes {

@@ -40,6 +40,14 @@ final class AttackTests: XCTestCase {
             XCTAssertEqual(out.targetNLLBefore, nll, accuracy: 1e-4, "layer \(layer)")
             XCTAssertEqual(out.targetNLLAfter, out.targetNLLBefore)
             XCTAssertEqual(out.deltaLinf, 0)
+            // With steps, the NLL before comes from the first step's pass at delta = 0: the same value.
+            for shape in [DeltaShape.shared, .perPosition] {
+                var o = PGDOptions(layer: layer, epsilon: 0.1, steps: 3)
+                o.deltaShape = shape
+                let attacked = try attack(o, model: model).run(prompt: Self.prompt, target: Self.target)
+                XCTAssertEqual(attacked.targetNLLBefore, out.targetNLLBefore, "layer \(layer) \(shape)")
+                XCTAssertEqual(attacked.objectiveBefore, out.targetNLLBefore)
+            }
         }
     }
 

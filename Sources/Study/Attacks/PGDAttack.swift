@@ -122,7 +122,11 @@ public struct PGDAttack: @unchecked Sendable {
             step[b] = Float(epsAbs[b] * options.stepFraction)
         }
         var deltas = examples.map { Tensor(zeros: options.deltaShape == .shared ? [d] : [$0.prompt.count, d]) }
-        let before = try losses(targetSeq, deltas, grad: false).values
+        // The targeted attack's first step runs at delta = 0: its forward pass gives the NLL
+        // before the attack (the same computation), so no separate pass is made for it.
+        var firstStep: (values: [Double], grads: [Tensor]?)? = nil
+        if options.attack == .targeted && options.steps > 0 { firstStep = try losses(targetSeq, deltas, grad: true) }
+        let before = try firstStep?.values ?? losses(targetSeq, deltas, grad: false).values
         var objectiveBefore: [Double?] = before, objectiveAfter = [Double?](repeating: nil, count: n)
         var targetAfter: [Double]
         switch options.attack {
@@ -137,7 +141,7 @@ public struct PGDAttack: @unchecked Sendable {
             objectiveAfter = targetAfter
         case .targeted:
             for s in 0..<options.steps {
-                let g = try gradients(targetSeq, deltas)
+                let g = try s == 0 ? firstStep?.grads ?? gradients(targetSeq, deltas) : gradients(targetSeq, deltas)
                 for b in 0..<n {
                     Self.signStep(&deltas[b], grad: g[b], by: -step[b], radius: radius[b])
                     observer?(b, s, deltas[b])
