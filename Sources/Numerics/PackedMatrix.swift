@@ -218,6 +218,12 @@ public final class PackedMatrix: @unchecked Sendable {
         let b1 = cols > 16 ? b + panelStride : b
         if rows <= 4 {
             micro4x32(a, lda, b, b1, depth, c, ldc, rows: rows, cols: cols, accumulate: accumulate, pf0, pf1, pfLines)
+        } else if rows <= 8 {
+            // A last tile of 5-8 rows (67 = 5 x 12 + 7 in a one-prompt PGD step) as two 4-row
+            // tiles: 8 rows computed instead of 12.
+            micro4x32(a, lda, b, b1, depth, c, ldc, rows: 4, cols: cols, accumulate: accumulate, pf0, pf1, pfLines)
+            micro4x32(a + 4 * lda, lda, b, b1, depth, c + 4 * ldc, ldc, rows: rows - 4, cols: cols, accumulate: accumulate,
+                      pf0, pf1, 0)
         } else {
             micro12x32(a, lda, b, b1, depth, c, ldc, rows: rows, cols: cols, accumulate: accumulate, pf0, pf1, pfLines)
         }

@@ -48,7 +48,9 @@ func restartWithVectorBLASKernelsIfNeeded() {
     guard ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] == nil,
           let core = BLASCore.overrideForThisMachine() else { return }
     setenv("OPENBLAS_CORETYPE", core, 1)
-    execv("/proc/self/exe", CommandLine.unsafeArgv)
+    // The binary's own path rather than /proc/self/exe, so the process keeps its name.
+    let path = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? "/proc/self/exe"
+    execv(path, CommandLine.unsafeArgv)
     // execv returned: it failed; go on with the kernels OpenBLAS chose.
 }
 

@@ -17,7 +17,7 @@ final class PackedMatrixTests: XCTestCase {
         let saved = Threading.kernelThreads
         defer { Threading.kernelThreads = saved }
         let shapes = [(1, 1, 1), (7, 37, 5), (17, 16, 6), (16, 17, 7), (33, 331, 13), (40, 651, 2), (50, 700, 170), (130, 96, 64),
-                      (48, 577, 67), (64, 20, 11), (80, 40, 16)]
+                      (48, 577, 67), (64, 20, 11), (80, 40, 16), (32, 50, 20)]
         for threads in [1, 2] {
             Threading.kernelThreads = threads
             for (r, k, m) in shapes {
