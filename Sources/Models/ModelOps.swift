@@ -152,7 +152,7 @@ public enum ModelOps {
                 let y0 = py.baseAddress!, d0 = po.baseAddress!
                 // One loop per activation (the switch outside it): through a closure that
                 // switches on `kind`, every eight lanes paid a call.
-                Threading.parallelChunks(n, costPerItem: 4 * w) { rows in
+                Threading.parallelChunks(n, costPerItem: 8 * w) { rows in
                     for r in rows {
                         let g = y0 + r * 2 * w, u = g + w, d = d0 + r * w
                         switch kind {

@@ -225,7 +225,7 @@ extension Kernels {
         precondition(gate.shape == up.shape, "gated: gate \(gate.shape) vs up \(up.shape)")
         var y = Tensor(uninitialized: gate.shape)
         let py = y.mutablePointer(), pg = gate.basePointer, pu = up.basePointer
-        Threading.parallelChunks(gate.count, costPerItem: 4) { r in
+        Threading.parallelChunks(gate.count, costPerItem: 8) { r in
             gatedForward(r.count, pg + r.lowerBound, pu + r.lowerBound, py + r.lowerBound, fn)
         }
         return y

@@ -187,7 +187,7 @@ extension Ops {
         let vy = y.value, rows = vy.shape[0]
         var out = Tensor(uninitialized: [rows, w])
         let po = out.mutablePointer(), py = vy.basePointer
-        Threading.parallelChunks(rows, costPerItem: 4 * w) { r in
+        Threading.parallelChunks(rows, costPerItem: 8 * w) { r in
             for i in r { Kernels.gatedForward(w, py + 2 * w * i, py + 2 * w * i + w, po + w * i, fn) }
         }
         guard Autograd.records(y) else { return Variable(out) }

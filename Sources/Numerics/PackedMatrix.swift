@@ -219,11 +219,10 @@ public final class PackedMatrix: @unchecked Sendable {
         if rows <= 4 {
             micro4x32(a, lda, b, b1, depth, c, ldc, rows: rows, cols: cols, accumulate: accumulate, pf0, pf1, pfLines)
         } else if rows <= 8 {
-            // A last tile of 5-8 rows (67 = 5 x 12 + 7 in a one-prompt PGD step) as two 4-row
-            // tiles: 8 rows computed instead of 12.
-            micro4x32(a, lda, b, b1, depth, c, ldc, rows: 4, cols: cols, accumulate: accumulate, pf0, pf1, pfLines)
-            micro4x32(a + 4 * lda, lda, b, b1, depth, c + 4 * ldc, ldc, rows: rows - 4, cols: cols, accumulate: accumulate,
-                      pf0, pf1, 0)
+            // A last tile of 5-8 rows (67 = 5 x 12 + 7 in a one-prompt PGD step): 8 rows computed
+            // instead of 12, with 16 accumulators (two 4-row tiles, 8 accumulators each, ran at
+            // about 0.77x the 12-row kernel's rate per row: too few chains to cover the FMA latency).
+            micro8x32(a, lda, b, b1, depth, c, ldc, rows: rows, cols: cols, accumulate: accumulate, pf0, pf1, pfLines)
         } else {
             micro12x32(a, lda, b, b1, depth, c, ldc, rows: rows, cols: cols, accumulate: accumulate, pf0, pf1, pfLines)
         }
@@ -289,6 +288,40 @@ public final class PackedMatrix: @unchecked Sendable {
             t[0] = c00; t[1] = c01; t[2] = c10; t[3] = c11; t[4] = c20; t[5] = c21; t[6] = c30; t[7] = c31
             t[8] = c40; t[9] = c41; t[10] = c50; t[11] = c51; t[12] = c60; t[13] = c61; t[14] = c70; t[15] = c71
             t[16] = c80; t[17] = c81; t[18] = c90; t[19] = c91; t[20] = ca0; t[21] = ca1; t[22] = cb0; t[23] = cb1
+            putPart(t, c, ldc, rows: rows, cols: cols, accumulate)
+        }
+    }
+
+    /// A tile of 5 to 8 rows: 8 x 32, sixteen accumulators.
+    @inline(never)
+    static func micro8x32(_ a: UnsafePointer<Float>, _ lda: Int, _ b0p: UnsafePointer<Float>, _ b1p: UnsafePointer<Float>,
+                          _ depth: Int, _ c: UnsafeMutablePointer<Float>, _ ldc: Int, rows: Int, cols: Int, accumulate: Bool,
+                          _ pf0: UnsafePointer<Float>, _ pf1: UnsafePointer<Float>, _ pfLines: Int) {
+        typealias V = SIMD16<Float>
+        var c00 = V(), c01 = V(), c10 = V(), c11 = V(), c20 = V(), c21 = V(), c30 = V(), c31 = V()
+        var c40 = V(), c41 = V(), c50 = V(), c51 = V(), c60 = V(), c61 = V(), c70 = V(), c71 = V()
+        let last = rows - 1
+        let a0 = a, a1 = a + Swift.min(1, last) * lda, a2 = a + Swift.min(2, last) * lda, a3 = a + Swift.min(3, last) * lda
+        let a4 = a + Swift.min(4, last) * lda, a5 = a + Swift.min(5, last) * lda, a6 = a + Swift.min(6, last) * lda
+        let a7 = a + Swift.min(7, last) * lda
+        var p0 = b0p, p1 = b1p
+        for kk in 0..<depth {
+            if kk < pfLines { prefetch(pf0 + 16 * kk); prefetch(pf1 + 16 * kk) }
+            let b0: V = load(p0), b1: V = load(p1)
+            var x = V(repeating: a0[kk]); c00.addProduct(x, b0); c01.addProduct(x, b1)
+            x = V(repeating: a1[kk]); c10.addProduct(x, b0); c11.addProduct(x, b1)
+            x = V(repeating: a2[kk]); c20.addProduct(x, b0); c21.addProduct(x, b1)
+            x = V(repeating: a3[kk]); c30.addProduct(x, b0); c31.addProduct(x, b1)
+            x = V(repeating: a4[kk]); c40.addProduct(x, b0); c41.addProduct(x, b1)
+            x = V(repeating: a5[kk]); c50.addProduct(x, b0); c51.addProduct(x, b1)
+            x = V(repeating: a6[kk]); c60.addProduct(x, b0); c61.addProduct(x, b1)
+            x = V(repeating: a7[kk]); c70.addProduct(x, b0); c71.addProduct(x, b1)
+            p0 += 16
+            p1 += 16
+        }
+        withUnsafeTemporaryAllocation(of: V.self, capacity: 16) { t in
+            t[0] = c00; t[1] = c01; t[2] = c10; t[3] = c11; t[4] = c20; t[5] = c21; t[6] = c30; t[7] = c31
+            t[8] = c40; t[9] = c41; t[10] = c50; t[11] = c51; t[12] = c60; t[13] = c61; t[14] = c70; t[15] = c71
             putPart(t, c, ldc, rows: rows, cols: cols, accumulate)
         }
     }
@@ -408,6 +441,11 @@ public final class PackedMatrix: @unchecked Sendable {
     static func putPart<V: SIMD>(_ t: UnsafeMutableBufferPointer<V>, _ c: UnsafeMutablePointer<Float>, _ ldc: Int,
                                  rows: Int, cols: Int, _ accumulate: Bool) where V.Scalar == Float {
         let w = V.scalarCount
+        if cols == 2 * w {
+            // Full-width rows (a last tile short of rows only): whole vectors.
+            for i in 0..<rows { put(c + i * ldc, t[2 * i], t[2 * i + 1], accumulate) }
+            return
+        }
         for i in 0..<rows {
             let row = c + i * ldc
             for j in 0..<cols {

@@ -368,7 +368,9 @@ public struct PipelineGraph: Sendable {
             // The place of the param or input the key starts with (`params.judges[0].kind`: judges).
             let parts = key.map { $0.split(separator: ".", maxSplits: 1).map(String.init) } ?? []
             let head = parts.count > 1 ? String(parts[1].prefix { $0 != "." && $0 != "[" }) : ""
-            let location = parts.first == "params" ? raw.last(where: { $0.0 == head })?.1.value.location
+            // A param's place is that of the deepest node the key names (`judges[0].kind`).
+            let location = parts.first == "params"
+                ? raw.last(where: { $0.0 == head })?.1.value.descendant(parts[1].dropFirst(head.count)).location
                 : parts.first == "inputs" ? inputs.first(where: { $0.name == head })?.location : nil
             throw PipelineError.spec(.invalidValue, location ?? stage.location, key: key.map { "\(base).\($0)" } ?? base,
                                      message: message)

@@ -48,6 +48,29 @@ public struct YAMLNode: Sendable {
         return nil
     }
 
+    /// The deepest node along `path`, a run of `[index]` and `.key` steps (`[0].schema`): the
+    /// place an error about that key is reported at. Stops at the last step that exists.
+    public func descendant(_ path: Substring) -> YAMLNode {
+        var node = self, rest = path
+        while let first = rest.first {
+            if first == "[" {
+                guard let close = rest.firstIndex(of: "]"), let i = Int(rest[rest.index(after: rest.startIndex)..<close]),
+                      let items = node.items, items.indices.contains(i) else { break }
+                node = items[i]
+                rest = rest[rest.index(after: close)...]
+            } else if first == "." {
+                let body = rest.dropFirst()
+                let end = body.firstIndex { $0 == "." || $0 == "[" } ?? body.endIndex
+                guard let pair = node.pairs?.last(where: { $0.key.scalarText == String(body[..<end]) }) else { break }
+                node = pair.value
+                rest = body[end...]
+            } else {
+                break
+            }
+        }
+        return node
+    }
+
     /// Converts to a value with YAML 1.2 core-schema typing of plain scalars.
     public func toValue() -> Value {
         switch content {

@@ -37,10 +37,10 @@ final class StageCheckTests: XCTestCase {
              "stages.attack.params.delta_positions: 'all' needs delta_shape 'shared'"),
             ("    inputs: {prompts: file:prompts.jsonl}\n", "stages.attack.inputs: kind 'pgd' needs a model: set param 'model' (a path) or give an input 'model'"),
             (inputs + "    params: {judges: [{name: audit, kind: probe}]}\n",
-             "pipeline.yaml:5:22: stages.attack.params.judges[0]: no input 'probe' holding the probe; inputs: prompts, model"),
+             "pipeline.yaml:5:23: stages.attack.params.judges[0]: no input 'probe' holding the probe; inputs: prompts, model"),
             (inputs + "    params: {judges: [{name: lexical, kind: lexical}], asr_judge: lexcial}\n",
              "stages.attack.params.asr_judge: 'lexcial' is not a label judge; label judges: lexical"),
-            (inputs + "    params: {judges: [{name: g, kind: gaurd}]}\n", "stages.attack.params.judges[0].kind: unknown judge kind 'gaurd'"),
+            (inputs + "    params: {judges: [{name: g, kind: gaurd}]}\n", "pipeline.yaml:5:39: stages.attack.params.judges[0].kind: unknown judge kind 'gaurd'"),
         ]
         for (lines, expected) in cases {
             let msg = try box.planError(pgd(lines))
@@ -133,6 +133,49 @@ final class StageCheckTests: XCTestCase {
             (stage("generate", generate + "    params: {filters: [empty, refusals]}\n"),
              "pipeline.yaml:5:23: stages.s.params.filters: unknown filter 'refusals'; use empty, single-token, refusal"),
             (stage("generate", "    inputs: {prompts: file:prompts.jsonl}\n"), "stages.s.inputs: kind 'generate' needs a model"),
+        ]
+        for (yaml, expected) in cases {
+            let msg = try box.planError(yaml)
+            XCTAssertTrue(msg.contains(expected), "expected '\(expected)' in: \(msg)")
+        }
+    }
+
+    func testDataLVSFeaturesAndProbeConfigErrorsAreReportedAtTheirKey() throws {
+        let box = try sandbox()
+        try box.write("a.jsonl", "{\"prompt\": \"How to\"}\n")
+        func stage(_ kind: String, _ lines: String) -> String { "stages:\n  s:\n    kind: \(kind)\n" + lines }
+        let prepare = "    inputs: {a: file:a.jsonl, beavertails: file:a.jsonl}\n    params:\n      sources: [{name: a, schema: harmbench}, {name: beavertails, schema: harmbench}]\n"
+        let lvs = "    inputs: {records: file:a.jsonl}\n"
+        let features = "    inputs: {data: file:a.jsonl, model: file:model}\n"
+        let probe = "    inputs: {features: file:a.jsonl}\n"
+        for ok in [stage("prepare-eval", prepare), stage("lvs", lvs), stage("features", features), stage("probe", probe),
+                   stage("load-prompts", "    inputs: {data: file:a.jsonl}\n    params: {schema: harmbench}\n"),
+                   stage("load-prompts", "    params: {schema: harmbench, path: a.jsonl}\n")] {
+            XCTAssertEqual(try box.planError(ok), "", ok)
+        }
+        let cases: [(String, String)] = [
+            (stage("prepare-eval", "    inputs: {a: file:a.jsonl, bevertails: file:a.jsonl}\n    params:\n      sources: [{name: a, schema: harmbench}, {name: beavertails, schema: harmbench}]\n"),
+             "stages.s.inputs: params.sources[1] reads input 'beavertails', which the stage does not have; did you mean 'bevertails'?; add an input 'beavertails'"),
+            (stage("prepare-eval", "    inputs: {a: file:a.jsonl, extra: file:a.jsonl}\n    params:\n      sources: [{name: a, schema: harmbench}]\n"),
+             "stages.s.inputs.extra: no source reads input 'extra'; sources read: a"),
+            (stage("prepare-eval", "    inputs: {a: file:a.jsonl}\n    params:\n      sources: [{name: a, schema: harmbnch}]\n"),
+             "pipeline.yaml:6:35: stages.s.params.sources[0].schema: unknown dataset schema 'harmbnch'; did you mean 'harmbench'?; use a built-in name ("),
+            (stage("prepare-eval", "    inputs: {a: file:a.jsonl}\n    params:\n      sources: [{name: a, schema: harmbench, labl: safe}]\n"),
+             "pipeline.yaml:6:52: stages.s.params.sources[0].labl: unknown key 'labl'; did you mean 'label'?; allowed: name, schema"),
+            (stage("prepare-eval", prepare + "      train_fraction: 1.5\n"), "stages.s.params.train_fraction: must be in [0, 1], got 1.5"),
+            (stage("prepare-eval", "    inputs: {a: file:a.jsonl}\n    params: {sources: []}\n"), "stages.s.params.sources: list at least one source"),
+            (stage("load-prompts", "    params: {schema: harmbench}\n"), "stages.s.inputs: params reads input 'data', which the stage does not have"),
+            (stage("load-prompts", "    inputs: {data: file:a.jsonl}\n    params: {schema: harmbench, min_length: -1}\n"),
+             "stages.s.params.min_length: must be >= 0, got -1"),
+            (stage("lvs", lvs + "    params: {eta: 0}\n"), "pipeline.yaml:5:19: stages.s.params.eta: must be a positive number (the paper uses 1e-6), got 0.0"),
+            (stage("lvs", lvs + "    params: {release_eta: -1}\n"), "stages.s.params.release_eta: must be a positive number"),
+            (stage("lvs", lvs + "    params: {bootstrap_resamples: -5}\n"), "stages.s.params.bootstrap_resamples: must be >= 0 (0: no CI), got -5"),
+            (stage("lvs", lvs + "    params: {layers: [embedding, mid]}\n"), "stages.s.params.columns: give one title per layer (2), got 3"),
+            (stage("features", features + "    params: {max_tokens: 0}\n"), "stages.s.params.max_tokens: must be >= 1, got 0"),
+            (stage("features", "    inputs: {data: file:a.jsonl}\n"), "stages.s.inputs: kind 'features' needs a model"),
+            (stage("probe", probe + "    params: {train_fraction: 1}\n"), "stages.s.params.train_fraction: must be between 0 and 1"),
+            (stage("probe", probe + "    params: {epochs: 0}\n"), "pipeline.yaml:5:22: stages.s.params.epochs: must be >= 1, got 0"),
+            (stage("probe", probe + "    params: {learning_rate: 0}\n"), "stages.s.params.learning_rate: must be a positive number"),
         ]
         for (yaml, expected) in cases {
             let msg = try box.planError(yaml)

@@ -160,7 +160,7 @@ final class StagesJudgeTests: XCTestCase {
             inputs: {responses: file:responses.jsonl}
             params: {judges: [{name: v, kind: ensemble, members: [missing]}]}
         """)
-        XCTAssertTrue(msg.contains("pipeline.yaml:5:22: stages.judged.params.judges[0].members: 'missing' is not a label judge"), msg)
+        XCTAssertTrue(msg.contains("pipeline.yaml:5:58: stages.judged.params.judges[0].members: 'missing' is not a label judge"), msg)
         let msg2 = try box.planError("""
         stages:
           judged:
@@ -168,6 +168,6 @@ final class StagesJudgeTests: XCTestCase {
             inputs: {responses: file:responses.jsonl}
             params: {judges: [{name: l, kind: lexical, mdoe: gcg}]}
         """)
-        XCTAssertTrue(msg2.contains("pipeline.yaml:5:22: stages.judged.params.judges[0]: unknown key 'mdoe'"), msg2)
+        XCTAssertTrue(msg2.contains("stages.judged.params.judges[0].mdoe: unknown key 'mdoe'; did you mean 'mode'?"), msg2)
     }
 }

@@ -66,17 +66,35 @@ public struct FeaturesKind: StageKind {
         return (items, rows)
     }
 
+    /// `max_tokens` and `batch_size` (>= 1) and `chat_template`.
+    static func options(_ p: StageParams) throws -> FeatureOptions {
+        var o = FeatureOptions()
+        o.maxTokens = try p.int("max_tokens", default: 512)
+        o.batchSize = try p.int("batch_size", default: 8)
+        o.useChatTemplate = try p.bool("chat_template", default: true)
+        for (key, v) in [("max_tokens", o.maxTokens), ("batch_size", o.batchSize)] where v < 1 {
+            throw StudyError.invalidConfiguration("params.\(key): must be >= 1, got \(v)")
+        }
+        return o
+    }
+
+    /// Before any stage runs: the options, `limit` (>= 0) and a model.
+    public func check(_ p: StageParams, inputNames: [String]) throws {
+        try StageCheck.run {
+            _ = try Self.options(p)
+            if p.has("limit"), try p.int("limit") < 0 { throw StudyError.invalidConfiguration("params.limit: must be >= 0") }
+            try StageCheck.model(p, inputNames: inputNames, kind: name)
+        }
+    }
+
     public func run(_ context: StageContext) throws {
         let p = context.params
+        let o = try Self.options(p)
         let url = try StageSupport.inputFile(context, "data", preferred: ["triples.jsonl", "responses.jsonl", "kept.jsonl"])
         var defaultLabel: Int?
         if p.has("label") { defaultLabel = try p.string("label") == "unsafe" ? 1 : 0 }
         let (items, rows) = try Self.examples(url, defaultLabel: defaultLabel, limit: p.has("limit") ? try p.int("limit") : nil)
         let model = try StageSupport.loadModel(context)
-        var o = FeatureOptions()
-        o.maxTokens = try p.int("max_tokens")
-        o.batchSize = try p.int("batch_size")
-        o.useChatTemplate = try p.bool("chat_template")
         let started = Date()
         let progress = context.progress("features", total: items.count)
         let features = try FeatureExtractor(model: model, options: o).features(items) { progress.update(completed: $0) }

@@ -128,8 +128,13 @@ public enum JudgeSetup {
 
     /// The configured judges in order.
     public static func judges(_ context: StageContext, _ maps: [ParamMap]) throws -> [ConfiguredJudge] {
-        _ = try check(maps, inputNames: context.inputNames)
-        return try maps.map { try make(context, $0, name: try $0.string("name"), kind: try $0.string("kind")) }
+        try setUp(context, maps).judges
+    }
+
+    /// The configured judges in order and their plan (checked once, before any judge loads).
+    public static func setUp(_ context: StageContext, _ maps: [ParamMap]) throws -> (judges: [ConfiguredJudge], plan: Plan) {
+        let plan = try check(maps, inputNames: context.inputNames)
+        return (try maps.map { try make(context, $0, name: try $0.string("name"), kind: try $0.string("kind")) }, plan)
     }
 
     static func lexicalMode(_ m: ParamMap) throws -> LexicalRefusalJudge.Mode {

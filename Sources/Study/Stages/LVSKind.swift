@@ -44,8 +44,45 @@ public struct LVSKind: StageKind {
         try urls.flatMap { try PGDRecord.read(StageSupport.file(in: $0, preferred: ["records.jsonl"], what: "pgd records")) }
     }
 
+    /// The params but the score: norm, both etas (> 0: with eta 0 an unperturbed example has no
+    /// LVS), resamples (>= 0; 0 gives no CI), table layers with one column title each, the
+    /// table's attack.
+    struct Settings {
+        var norm: LVSNorm, paper: LVSOptions, release: LVSOptions, layers: [String], columns: [String], attack: String
+    }
+
+    static func settings(_ p: StageParams, seed: Int) throws -> Settings {
+        guard let norm = LVSNorm(rawValue: try p.string("norm", default: "delta")) else {
+            throw StudyError.invalidConfiguration("params.norm: use delta or prompt")
+        }
+        let resamples = try p.int("bootstrap_resamples", default: 1000)
+        guard resamples >= 0 else { throw StudyError.invalidConfiguration("params.bootstrap_resamples: must be >= 0 (0: no CI), got \(resamples)") }
+        let paper = LVSOptions(eta: try p.double("eta", default: LVSOptions.paperEta), bootstrapResamples: resamples,
+                               seed: UInt64(bitPattern: Int64(seed)))
+        var release = paper
+        release.eta = try p.double("release_eta", default: LVSOptions.releaseEta)
+        for (key, eta) in [("eta", paper.eta), ("release_eta", release.eta)] where !(eta > 0 && eta.isFinite) {
+            throw StudyError.invalidConfiguration("params.\(key): must be a positive number (the paper uses 1e-6), got \(eta)")
+        }
+        let layers = p.has("layers") ? try p.strings("layers") : ["embedding", "mid", "last"]
+        let columns = p.has("columns") ? try p.strings("columns") : ["Emb", "Mid", "Last"]
+        guard layers.count == columns.count else {
+            throw StudyError.invalidConfiguration("params.columns: give one title per layer (\(layers.count)), got \(columns.count)")
+        }
+        guard !layers.isEmpty else { throw StudyError.invalidConfiguration("params.layers: list at least one layer") }
+        return Settings(norm: norm, paper: paper, release: release, layers: layers, columns: columns,
+                        attack: try p.string("table_attack", default: "targeted"))
+    }
+
+    /// Before any stage runs: every setting but the score (which the records decide).
+    public func check(_ p: StageParams, inputNames: [String]) throws {
+        try StageCheck.run { _ = try Self.settings(p, seed: 0) }
+    }
+
     public func run(_ context: StageContext) throws {
         let p = context.params
+        let s = try Self.settings(p, seed: context.seed)
+        let (norm, paper, release, layers, columns, attack) = (s.norm, s.paper, s.release, s.layers, s.columns, s.attack)
         let records = try Self.records(try context.inputs("records"))
         guard !records.isEmpty else { throw StudyError.invalidConfiguration("\(context.instanceName): the pgd inputs hold no records") }
         let common = PGDRecord.commonScores(records)
@@ -53,20 +90,6 @@ public struct LVSKind: StageKind {
         guard common.contains(score) else {
             throw StudyError.invalidConfiguration("params.score: '\(score)' is not a score of every record; available: \(common.joined(separator: ", "))")
         }
-        guard let norm = LVSNorm(rawValue: try p.string("norm", default: "delta")) else {
-            throw StudyError.invalidConfiguration("params.norm: use delta or prompt")
-        }
-        let resamples = try p.int("bootstrap_resamples", default: 1000)
-        let paper = LVSOptions(eta: try p.double("eta", default: LVSOptions.paperEta), bootstrapResamples: resamples,
-                               seed: UInt64(bitPattern: Int64(context.seed)))
-        var release = paper
-        release.eta = try p.double("release_eta", default: LVSOptions.releaseEta)
-        let layers = p.has("layers") ? try p.strings("layers") : ["embedding", "mid", "last"]
-        let columns = p.has("columns") ? try p.strings("columns") : ["Emb", "Mid", "Last"]
-        guard layers.count == columns.count else {
-            throw StudyError.invalidConfiguration("params.columns: give one title per layer (\(layers.count)), got \(columns.count)")
-        }
-        let attack = try p.string("table_attack", default: "targeted")
         let result = try Self.compute(records, score: score, norm: norm, paper: paper, release: release)
         let out = context.outputDirectory
         try AttackStageIO.write(try Format.json(result.summaryDocument), to: out.appendingPathComponent("lvs_summary.json"))

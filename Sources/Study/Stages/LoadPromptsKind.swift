@@ -33,12 +33,26 @@ public struct LoadPromptsKind: StageKind {
         var byType: [String: Int] = [:]
     }
 
-    public func run(_ context: StageContext) throws {
-        let p = context.params
+    /// The params that describe the source, as a source map reading input `data`.
+    static func sourceMap(_ p: StageParams) throws -> ParamMap {
         let sourceKeys = ["path", "type", "label", "format", "list_field", "schema"]
         var values = p.values.filter { sourceKeys.contains($0.key) }
         values["input"] = .string("data")
-        let m = try ParamMap(.map(values), path: "params")
+        return try ParamMap(.map(values), path: "params")
+    }
+
+    /// Before any stage runs: the schema and source settings, and a data file (input `data` or `path`).
+    public func check(_ p: StageParams, inputNames: [String]) throws {
+        try StageCheck.run {
+            _ = try SourceConfig.checkSource(try Self.sourceMap(p), inputNames: inputNames, defaultName: "data")
+            let minLength = try p.int("min_length", default: 0)
+            guard minLength >= 0 else { throw StudyError.invalidConfiguration("params.min_length: must be >= 0, got \(minLength)") }
+        }
+    }
+
+    public func run(_ context: StageContext) throws {
+        let p = context.params
+        let m = try Self.sourceMap(p)
         let fileName = try SourceConfig.file(context, m, inputName: "data")
         let sourceName = try p.string("source", default: fileName.deletingPathExtension().lastPathComponent)
         let source = try SourceConfig.evalSource(context, m, defaultName: sourceName)

@@ -107,8 +107,8 @@ public struct PGDKind: StageKind {
         let p = context.params
         let options = try Self.options(p)
         let judgeMaps = try Self.judgeMaps(p)
-        let asrJudge = try Self.asrJudge(p, labelJudges: try JudgeSetup.check(judgeMaps, inputNames: context.inputNames).labelJudges)
-        let configured = try JudgeSetup.judges(context, judgeMaps)
+        let (configured, plan) = try JudgeSetup.setUp(context, judgeMaps)
+        let asrJudge = try Self.asrJudge(p, labelJudges: plan.labelJudges)
         let modelName = try AttackStageIO.modelName(context)
         let promptsURL = try StageSupport.inputFile(context, "prompts", preferred: p.has("prompts_file") ? [try p.string("prompts_file")] : ["prompts.jsonl"])
         let types = Set(p.has("prompt_types") ? try p.strings("prompt_types") : ["harmful-direct", "jailbreak"])

@@ -32,7 +32,8 @@ public struct ParamMap: Sendable {
     /// Rejects keys outside `allowed` (catches typos in nested config).
     public func checkKeys(_ allowed: [String]) throws {
         for k in values.keys.sorted() where !allowed.contains(k) {
-            throw StudyError.invalidConfiguration("\(path): unknown key '\(k)'; allowed: \(allowed.joined(separator: ", "))")
+            throw StudyError.invalidConfiguration("\(path).\(k): unknown key '\(k)'" + Suggest.hint(k, allowed)
+                                                  + "; allowed: \(allowed.joined(separator: ", "))")
         }
     }
 

@@ -25,19 +25,52 @@ public struct PrepareEvalKind: StageKind {
     }
     public var outputs: OutputsDeclaration { .fixed(["eval.jsonl", "anchor.jsonl", "manifest.json"]) }
 
-    public func run(_ context: StageContext) throws {
-        let p = context.params
+    /// The source maps (at least one, keys checked).
+    static func sourceMaps(_ p: StageParams) throws -> [ParamMap] {
         let maps = try ParamMap.list(p, "sources")
         guard !maps.isEmpty else { throw StudyError.invalidConfiguration("params.sources: list at least one source") }
+        for m in maps { try m.checkKeys(SourceConfig.sourceKeys) }
+        return maps
+    }
+
+    /// `min_length` (>= 0) and the anchor split (`train_fraction` in [0, 1], `hash`).
+    static func config(_ p: StageParams) throws -> EvalPrepConfig {
+        let minLength = try p.int("min_length", default: 10), fraction = try p.double("train_fraction", default: 0.9)
+        guard minLength >= 0 else { throw StudyError.invalidConfiguration("params.min_length: must be >= 0, got \(minLength)") }
+        guard (0...1).contains(fraction) else {
+            throw StudyError.invalidConfiguration("params.train_fraction: must be in [0, 1], got \(fraction)")
+        }
+        return EvalPrepConfig(minLength: minLength,
+                              split: HashSplit(trainFraction: fraction,
+                                               function: HashSplit.Function(rawValue: try p.string("hash", default: "sha256")) ?? .sha256))
+    }
+
+    /// Before any stage runs: the sources' settings, each one's data file (an input of the
+    /// stage, or `path`), no input that no source reads, and the split settings.
+    public func check(_ p: StageParams, inputNames: [String]) throws {
+        try StageCheck.run {
+            var read: [String] = []
+            for (i, m) in try Self.sourceMaps(p).enumerated() {
+                _ = try m.int("priority", default: i)
+                read.append(try SourceConfig.checkSource(m, inputNames: inputNames))
+            }
+            for name in inputNames where !read.contains(name) {
+                throw StageCheckFailure(key: "inputs.\(name)", message: "no source reads input '\(name)'" + Suggest.hint(name, read)
+                                            + "; sources read: " + read.joined(separator: ", "))
+            }
+            _ = try Self.config(p)
+        }
+    }
+
+    public func run(_ context: StageContext) throws {
+        let p = context.params
+        let maps = try Self.sourceMaps(p)
         var ranked: [(rank: Int, index: Int, source: EvalSource)] = []
         for (i, m) in maps.enumerated() {
-            try m.checkKeys(SourceConfig.sourceKeys)
             ranked.append((try m.int("priority", default: i), i, try SourceConfig.evalSource(context, m)))
         }
         ranked.sort { ($0.rank, $0.index) < ($1.rank, $1.index) }
-        let config = EvalPrepConfig(minLength: try p.int("min_length"),
-                                    split: HashSplit(trainFraction: try p.double("train_fraction"),
-                                                     function: HashSplit.Function(rawValue: try p.string("hash")) ?? .sha256))
+        let config = try Self.config(p)
         let policy = try SourceConfig.policy(p)
         var loaded: [(spec: EvalSourceSpec, records: [PromptRecord])] = []
         for r in ranked {

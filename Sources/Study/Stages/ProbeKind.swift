@@ -28,18 +28,42 @@ public struct ProbeKind: StageKind {
     public var inputs: InputsDeclaration { .named([InputSpec("features")]) }
     public var outputs: OutputsDeclaration { .fixed(["probe.safetensors", "probe.json", "epochs.jsonl"]) }
 
+    /// The training settings: projection, batch size and epochs >= 1, learning rate > 0, weight
+    /// decay >= 0, train fraction strictly between 0 and 1.
+    static func options(_ p: StageParams, seed: Int) throws -> ProbeTrainingOptions {
+        var o = ProbeTrainingOptions()
+        o.projection = try p.int("projection", default: 512)
+        o.learningRate = Float(try p.double("learning_rate", default: 3e-4))
+        o.weightDecay = Float(try p.double("weight_decay", default: 1e-4))
+        o.batchSize = try p.int("batch_size", default: 32)
+        o.epochs = try p.int("epochs", default: 30)
+        o.trainFraction = try p.double("train_fraction", default: 0.8)
+        o.seed = UInt64(truncatingIfNeeded: try p.int("seed", default: seed))
+        o.standardize = try p.bool("standardize", default: false)
+        for (key, v) in [("projection", o.projection), ("batch_size", o.batchSize), ("epochs", o.epochs)] where v < 1 {
+            throw StudyError.invalidConfiguration("params.\(key): must be >= 1, got \(v)")
+        }
+        guard o.learningRate > 0, o.learningRate.isFinite else {
+            throw StudyError.invalidConfiguration("params.learning_rate: must be a positive number, got \(o.learningRate)")
+        }
+        guard o.weightDecay >= 0, o.weightDecay.isFinite else {
+            throw StudyError.invalidConfiguration("params.weight_decay: must be >= 0, got \(o.weightDecay)")
+        }
+        guard o.trainFraction > 0, o.trainFraction < 1 else {
+            throw StudyError.invalidConfiguration("params.train_fraction: must be between 0 and 1 (a held-out side is needed to pick the epoch), got \(o.trainFraction)")
+        }
+        return o
+    }
+
+    /// Before any stage runs: the training settings.
+    public func check(_ p: StageParams, inputNames: [String]) throws {
+        try StageCheck.run { _ = try Self.options(p, seed: 0) }
+    }
+
     public func run(_ context: StageContext) throws {
         let p = context.params
+        let o = try Self.options(p, seed: context.seed)
         let set = try FeatureSet.load(from: try context.input("features"))
-        var o = ProbeTrainingOptions()
-        o.projection = try p.int("projection")
-        o.learningRate = Float(try p.double("learning_rate"))
-        o.weightDecay = Float(try p.double("weight_decay"))
-        o.batchSize = try p.int("batch_size")
-        o.epochs = try p.int("epochs")
-        o.trainFraction = try p.double("train_fraction")
-        o.seed = UInt64(truncatingIfNeeded: try p.int("seed", default: context.seed))
-        o.standardize = try p.bool("standardize")
         let progress = context.progress("probe epochs", total: o.epochs)
         let result = try ProbeTrainer.train(set, options: o) { e in
             progress.advance()

@@ -18,7 +18,13 @@ public enum SourceConfig {
         guard let value, value != .null else {
             throw StudyError.invalidConfiguration("\(path): missing schema; use a built-in name (\(DatasetSchema.builtinNames.keys.sorted().joined(separator: ", "))) or a field mapping")
         }
-        if case let .string(name) = value { return try DatasetSchema.named(name) }
+        if case let .string(name) = value {
+            guard let schema = DatasetSchema.builtinNames[name.lowercased()] else {
+                throw StudyError.invalidConfiguration("\(path): unknown dataset schema '\(name)'" + Suggest.hint(name, DatasetSchema.builtinNames.keys.sorted())
+                                                      + "; use a built-in name (\(DatasetSchema.builtinNames.keys.sorted().joined(separator: ", "))) or a field mapping")
+            }
+            return schema
+        }
         return .custom(try fieldMapping(try ParamMap(value, path: path)))
     }
 
@@ -82,9 +88,17 @@ public enum SourceConfig {
 
     /// A full evaluation source from a source map.
     public static func evalSource(_ context: StageContext, _ m: ParamMap, defaultName: String? = nil) throws -> EvalSource {
+        let settings = try sourceSettings(m, defaultName: defaultName)
+        var source = settings.source
+        source.path = try file(context, m, inputName: settings.inputName).path
+        return source
+    }
+
+    /// Everything a source map says but its file (`path` left empty), and the input that holds
+    /// the file: read by `evalSource` and by the plan-time checks, which have no inputs yet.
+    static func sourceSettings(_ m: ParamMap, defaultName: String? = nil) throws -> (source: EvalSource, inputName: String) {
         let name = try m.optionalString("name") ?? defaultName ?? ""
         guard !name.isEmpty else { throw StudyError.invalidConfiguration("\(m.path).name: missing") }
-        let url = try file(context, m, inputName: try m.optionalString("input") ?? name)
         var labelFilter: SafetyLabel?
         if let l = try m.optionalString("label") { labelFilter = try label(l, "\(m.path).label") }
         var format: DataFormat?
@@ -96,8 +110,21 @@ public enum SourceConfig {
         }
         let spec = EvalSourceSpec(name: name, type: try m.promptType("type"), labelFilter: labelFilter,
                                   splitForAnchor: try m.bool("anchor", default: false))
-        return EvalSource(spec: spec, path: url.path, schema: try schema(m.values["schema"], path: "\(m.path).schema"),
-                          format: format, listField: try m.optionalString("list_field"))
+        let source = EvalSource(spec: spec, path: "", schema: try schema(m.values["schema"], path: "\(m.path).schema"),
+                                format: format, listField: try m.optionalString("list_field"))
+        return (source, try m.optionalString("input") ?? name)
+    }
+
+    /// Plan-time check of a source map given the stage's input names: its settings, and a
+    /// data file (the input it names, or `path`).
+    static func checkSource(_ m: ParamMap, inputNames: [String], defaultName: String? = nil) throws -> String {
+        let inputName = try sourceSettings(m, defaultName: defaultName).inputName
+        if !inputNames.contains(inputName), try m.optionalString("path") == nil {
+            throw StudyError.invalidConfiguration("inputs: \(m.path) reads input '\(inputName)', which the stage does not have"
+                                                  + Suggest.hint(inputName, inputNames)
+                                                  + "; add an input '\(inputName)' (e.g. file:data/x.jsonl), set the source's input, or set path")
+        }
+        return inputName
     }
 
     /// `fail` or `skip` from `params.invalid_records`.
