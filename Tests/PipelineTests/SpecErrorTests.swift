@@ -192,4 +192,18 @@ final class SpecErrorTests: XCTestCase {
         check(specError(up + "  a:\n    kind: test.checked\n    inputs: {data: up}\n    params: {note: many}\n", registry: registry),
               .invalidValue, line: 8, column: 20, contains: ["stages.a.params.note", "expected an integer"])
     }
+
+    /// The place of a nested key: the deepest node along `[index]` and `.key` steps.
+    func testYAMLDescendantFollowsIndexesAndKeys() throws {
+        let text = "sources:\n  - {name: a, schema: harmbench}\n  - name: b\n    schema:\n      prompt: text\n"
+        let root = try XCTUnwrap(try YAMLParser.parse(text, file: "p.yaml"))
+        let sources = try XCTUnwrap(root.pairs?.first?.value)
+        func place(_ path: String) -> String { let l = sources.descendant(Substring(path)).location; return "\(l.line):\(l.column)" }
+        XCTAssertEqual(place("[0].schema"), "2:23")
+        XCTAssertEqual(place("[1].schema.prompt"), "5:15")
+        XCTAssertEqual(place("[1]"), "3:5")
+        // A step that does not exist stops at the last one that does.
+        XCTAssertEqual(place("[1].missing"), "3:5")
+        XCTAssertEqual(place("[7].schema"), place(""))
+    }
 }
