@@ -102,9 +102,6 @@ public final class BF16Matrix: @unchecked Sendable {
     }
 
     @inline(__always)
-    static func prefetchBits(_ p: UnsafePointer<UInt16>) { prefetch(UnsafeRawPointer(p).assumingMemoryBound(to: Float.self)) }
-
-    @inline(__always)
     static func scalar(_ p: UnsafePointer<UInt16>, _ i: Int) -> Float { Float(bitPattern: UInt32(p[i]) << 16) }
 
     /// Rows of W ahead of the four being read whose lines `rowDots` requests. Decoding streams
@@ -127,7 +124,7 @@ public final class BF16Matrix: @unchecked Sendable {
             var i = 0
             while i < k16 {
                 if i & 31 == 0 {  // one request per 64-byte line of each row
-                    prefetchBits(w0 + i + ahead); prefetchBits(w1 + i + ahead); prefetchBits(w2 + i + ahead); prefetchBits(w3 + i + ahead)
+                    prefetch(w0 + i + ahead); prefetch(w1 + i + ahead); prefetch(w2 + i + ahead); prefetch(w3 + i + ahead)
                 }
                 let xe = load(x + i), xo = load(x + i + 8)
                 a0 += pairs(w0 + i, xe, xo)

@@ -484,7 +484,7 @@ private func llvmPrefetch(_ address: UnsafeRawPointer, _ write: Int32, _ localit
 
 /// Asks for the cache line holding `p` ahead of its use (never faults, even past the end).
 @inline(__always)
-func prefetch(_ p: UnsafePointer<Float>) { llvmPrefetch(UnsafeRawPointer(p), 0, 2, 1) }
+func prefetch(_ p: UnsafeRawPointer) { llvmPrefetch(p, 0, 2, 1) }
 
 /// Pointers handed to packing workers (each writes its own panels).
 private struct PackPointers: @unchecked Sendable {

@@ -81,8 +81,7 @@ public struct LVSKind: StageKind {
 
     public func run(_ context: StageContext) throws {
         let p = context.params
-        let s = try Self.settings(p, seed: context.seed)
-        let (norm, paper, release, layers, columns, attack) = (s.norm, s.paper, s.release, s.layers, s.columns, s.attack)
+        let settings = try Self.settings(p, seed: context.seed)
         let records = try Self.records(try context.inputs("records"))
         guard !records.isEmpty else { throw StudyError.invalidConfiguration("\(context.instanceName): the pgd inputs hold no records") }
         let common = PGDRecord.commonScores(records)
@@ -90,11 +89,14 @@ public struct LVSKind: StageKind {
         guard common.contains(score) else {
             throw StudyError.invalidConfiguration("params.score: '\(score)' is not a score of every record; available: \(common.joined(separator: ", "))")
         }
-        let result = try Self.compute(records, score: score, norm: norm, paper: paper, release: release)
+        let result = try Self.compute(records, score: score, norm: settings.norm, paper: settings.paper,
+                                      release: settings.release)
         let out = context.outputDirectory
         try AttackStageIO.write(try Format.json(result.summaryDocument), to: out.appendingPathComponent("lvs_summary.json"))
-        let table = LVSTable(summaries: result.paper, attack: attack, statistic: .mean, layers: layers, columns: columns)
-        let releaseTable = LVSTable(summaries: result.release, attack: attack, statistic: .median, layers: layers, columns: columns)
+        let table = LVSTable(summaries: result.paper, attack: settings.attack, statistic: .mean, layers: settings.layers,
+                             columns: settings.columns)
+        let releaseTable = LVSTable(summaries: result.release, attack: settings.attack, statistic: .median, layers: settings.layers,
+                                    columns: settings.columns)
         for (name, t) in [("lvs_table", table), ("lvs_table_release", releaseTable)] {
             try AttackStageIO.write(t.csv(), to: out.appendingPathComponent("\(name).csv"))
             try AttackStageIO.write(t.markdown(), to: out.appendingPathComponent("\(name).md"))
@@ -106,8 +108,8 @@ public struct LVSKind: StageKind {
         try AttackStageIO.write(try curves.json(), to: out.appendingPathComponent("layer_curves.json"))
         try AttackStageIO.write(result.perExampleCSV, to: out.appendingPathComponent("per_example.csv"))
         var metrics: [String: Value] = ["records": .int(records.count), "groups": .int(result.paper.count), "score": .string(score),
-                                        "eta": .double(paper.eta), "release_eta": .double(release.eta)]
-        for s in result.paper where s.key.attack == attack {
+                                        "eta": .double(settings.paper.eta), "release_eta": .double(settings.release.eta)]
+        for s in result.paper where s.key.attack == settings.attack {
             if let m = s.mean { metrics["lvs_mean.\(s.key.model).\(s.key.layer).\(Format.number(s.key.epsilon))"] = .double(m) }
         }
         try context.writeMetrics(metrics)
