@@ -3,6 +3,7 @@
 // Dimension legend: D hidden width, L decoder blocks.
 // Paths are transformers checkpoint names without the ".weight"/".bias" suffix
 // (`model.layers.3.self_attn.q_proj`), so optimisers, LoRA and saving all speak HF names.
+import Numerics
 
 /// Normalisation flavour of a family.
 public enum NormKind: Sendable, Equatable {

@@ -8,7 +8,7 @@ import Numerics
 import Synchronization
 
 /// Executes block operations on Variables for one differentiable forward.
-final class AutogradBackend: BlockBackend {
+final class AutogradBackend: ForwardBackend {
     typealias Value = Variable
     let model: TransformerModel
     let batch: Int, length: Int
@@ -20,6 +20,9 @@ final class AutogradBackend: BlockBackend {
     let training: Bool
     var rng: SplitMix64
 
+    /// Base of the per-block dropout seeds.
+    let seed: UInt64
+
     init(model: TransformerModel, batch: Int, length: Int, positions: [Int], mask: [Float], training: Bool, seed: UInt64) {
         self.model = model
         self.batch = batch
@@ -27,29 +30,18 @@ final class AutogradBackend: BlockBackend {
         self.positions = positions
         keyMask = mask.map { $0 != 0 }
         self.training = training
+        self.seed = seed
         rng = SplitMix64(seed: seed)
-        if model.spec.usesRope {
-            let c = model.config
-            let scaling: Numerics.RopeScaling
-            switch c.ropeScaling {
-            case .none: scaling = .none
-            case .linear(let f): scaling = .linear(factor: f)
-            case .llama3(let f, let lo, let hi, let orig):
-                scaling = .llama3(factor: f, lowFreqFactor: lo, highFreqFactor: hi, originalMaxPositions: orig)
-            }
-            table = RopeTable(headDim: c.headDim, theta: c.ropeTheta, maxPositions: (positions.max() ?? 0) + 1,
-                              scaling: scaling)
-        } else {
-            table = nil
-        }
+        table = model.rope?.table(positions: (positions.max() ?? 0) + 1)
     }
 
     /// Where the outputs of linear layers without LoRA terms are recorded, or replayed from
-    /// (checkpointed training, `DifferentiableOptions.replayedBlocks`); nil: neither.
+    /// (checkpointed training, `CheckpointPolicy.blocks`); nil: neither.
     var products: ProductTape?
 
-    /// Reseeds the dropout stream (checkpointed recomputation replays a block's masks).
-    func reseed(_ seed: UInt64) { rng = SplitMix64(seed: seed) }
+    /// Reseeds the dropout stream with block `layer`'s seed, so a checkpointed recomputation
+    /// replays the block's masks.
+    func willRun(block layer: Int) { rng = SplitMix64(seed: seed &+ UInt64(layer) &* 0x9E37) }
 
     func linear(_ x: Variable, _ module: String) -> Variable {
         let name = module + ".weight", weight = model.parameter(name)
@@ -107,13 +99,7 @@ final class AutogradBackend: BlockBackend {
     /// products twice and draw the LoRA dropout masks twice).
     func gatedMLP(_ h: Variable, gate: String, up: String) -> Variable {
         guard let (y, widths) = fusedProjection(h, [gate, up]) else { return gated(gate: linear(h, gate), up: linear(h, up)) }
-        let fn: Ops.GateFunction?
-        switch model.spec.activation {
-        case .silu: fn = .silu
-        case .geluTanh: fn = .geluTanh
-        case .geluErf, .relu: fn = nil
-        }
-        if let fn, widths[0] == widths[1] { return Ops.gated(fused: y, width: widths[0], fn) }
+        if widths[0] == widths[1] { return Ops.gated(fused: y, width: widths[0], model.spec.activation) }
         let gu = Ops.split(y, axis: -1, sizes: widths)
         return gated(gate: gu[0], up: gu[1])
     }
@@ -131,21 +117,33 @@ final class AutogradBackend: BlockBackend {
 
     func add(_ a: Variable, _ b: Variable) -> Variable { Ops.add(a, b) }
 
-    func gated(gate: Variable, up: Variable) -> Variable {
-        switch model.spec.activation {
-        case .silu: return Ops.gated(gate, up, .silu)
-        case .geluTanh: return Ops.gated(gate, up, .geluTanh)
-        case .geluErf, .relu: return Ops.mul(activate(gate), up)
-        }
-    }
+    func gated(gate: Variable, up: Variable) -> Variable { Ops.gated(gate, up, model.spec.activation) }
 
-    func activate(_ x: Variable) -> Variable {
-        switch model.spec.activation {
-        case .silu: return Ops.silu(x)
-        case .geluTanh: return Ops.gelu(x, approximate: true)
-        case .geluErf: return Ops.gelu(x, approximate: false)
-        case .relu: return Ops.relu(x)
+    func activate(_ x: Variable) -> Variable { Ops.activate(x, model.spec.activation) }
+
+    func lookup(_ name: String, _ ids: [Int]) -> Variable { Ops.embedding(weight: model.parameter(name), ids: ids) }
+
+    func scale(_ x: Variable, _ s: Float) -> Variable { Ops.scale(x, by: s) }
+
+    func softcap(_ x: Variable, _ cap: Float) -> Variable { Ops.softcap(x, cap: cap) }
+
+    func gatherRows(_ x: Variable, _ rows: [Int]) -> Variable { Ops.gatherRows(x, indices: rows) }
+
+    /// x + mask * delta rows: a shared delta broadcast over the perturbed rows, or per-position
+    /// rows gathered from it; the gradient reaches delta through the same ops.
+    func add(_ x: Variable, delta: Variable, rows: [(x: Int, delta: Int)]) -> Variable {
+        let d = model.config.hiddenSize, n = batch * length
+        var sources = [Int](repeating: 0, count: n)
+        let mask = Tensor(shape: [n, 1]) { p in
+            for (r, k) in rows {
+                p[r] = 1
+                sources[r] = k
+            }
         }
+        let shared = delta.value.count == d
+        let rowsOfDelta = shared ? Ops.reshape(delta, [1, d]) : Ops.gatherRows(Ops.reshape(delta, [delta.value.count / d, d]),
+                                                                                  indices: sources)
+        return Ops.add(x, Ops.mul(Variable(mask), rowsOfDelta))
     }
 
     /// [B*Tq, heads*Dh] -> [B, heads, Tq, Dh] (Tq = T, or the kept queries of a last block).

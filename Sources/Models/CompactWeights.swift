@@ -41,7 +41,7 @@ extension TransformerModel {
     nonisolated(unsafe) static var compactDecoding: Bool = ProcessInfo.processInfo.environment["AUDITGAP_COMPACT_DECODE"] != "0"
 
     /// y = x W^T (+ b) for x [N, D], W [O, D] stored under `key`: from the compact copy when
-    /// N is small, W is frozen and bf16-exact; else ModelOps.linear (on the packed copy when
+    /// N is small, W is frozen and bf16-exact; else Kernels.linear (on the packed copy when
     /// W is frozen and N > 1).
     func decodingLinear(_ x: Tensor, weight: Tensor, bias: Tensor?, key: String, frozen: Bool) -> Tensor {
         let d = x.shape[x.rank - 1], n = x.count / Swift.max(d, 1)
@@ -50,7 +50,7 @@ extension TransformerModel {
             // One row goes to sgemv, which reads the weight in place; more rows to the
             // packed copy when the weight is frozen.
             let packed = frozen && n >= 2 && weight.rank == 2 && weight.shape[1] == d ? packedWeight(key, weight, rows: n) : nil
-            return ModelOps.linear(x, weight, bias: bias, packed: packed)
+            return Kernels.linear(x, weight: weight, bias: bias, packed: packed)
         }
         let o = compact.rows
         var out = Tensor(uninitialized: [n, o])

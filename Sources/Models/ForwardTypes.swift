@@ -107,24 +107,64 @@ public enum LayerRef: Sendable, Equatable, Hashable, CustomStringConvertible {
 }
 
 /// Which positions an intervention perturbs.
-public enum InterventionScope: Sendable {
-    /// Prompt positions only (the prefill call).
+public enum InterventionScope: Sendable, Equatable {
+    /// Prompt positions only (the prefill call; every position of a forward without cache).
     case prompt
     /// Prompt and generated positions.
     case all
+    /// Positions in the range (0-based, per row).
+    case positions(Range<Int>)
+
+    /// Whether position `p` of a call whose prompt has `promptLength` positions is perturbed.
+    func contains(_ p: Int, promptLength: Int) -> Bool {
+        switch self {
+        case .prompt: return p < promptLength
+        case .all: return true
+        case .positions(let r): return r.contains(p)
+        }
+    }
 }
 
-/// An additive perturbation of the residual stream: h <- h + delta at `layer`.
-public struct Intervention: Sendable {
+/// An additive perturbation of the residual stream: h <- h + delta at `layer`, for the
+/// inference and the differentiable forward alike (gradients reach `delta` when it requires
+/// them).
+public struct Intervention: @unchecked Sendable {
+    // @unchecked: forward passes only read `delta`; its gradient is written by the backward
+    // pass of the thread that owns the tape.
     public var layer: LayerRef
-    /// [D] shared by every position, or [T, D] per prompt position (row t perturbs position t).
-    public var delta: Tensor
+    /// [D] shared by every perturbed position, or [P, D] one row per position (row p perturbs
+    /// position p; positions from P on are not perturbed).
+    public var delta: Variable
     public var scope: InterventionScope
 
-    public init(layer: LayerRef, delta: Tensor, scope: InterventionScope = .prompt) {
+    /// A perturbation by a variable (PGD's delta, whose gradient the backward pass fills).
+    public init(layer: LayerRef, delta: Variable, scope: InterventionScope = .prompt) {
         self.layer = layer
         self.delta = delta
         self.scope = scope
+    }
+
+    /// A fixed perturbation.
+    public init(layer: LayerRef, delta: Tensor, scope: InterventionScope = .prompt) {
+        self.init(layer: layer, delta: Variable(delta), scope: scope)
+    }
+
+    /// A perturbation of the positions in `positions` (nil: every position of the call).
+    public init(layer: LayerRef, delta: Variable, positions: Range<Int>?) {
+        self.init(layer: layer, delta: delta, scope: positions.map { .positions($0) } ?? .prompt)
+    }
+
+    /// The (row of x, row of delta) pairs this intervention adds: x rows b*T + t of a call of
+    /// `length` positions starting at cache position `offset`.
+    func rows(hidden d: Int, batch: Int, length: Int, offset: Int, promptLength: Int) -> [(x: Int, delta: Int)] {
+        let shared = delta.value.count == d, available = shared ? Int.max : delta.value.count / d
+        var out: [(x: Int, delta: Int)] = []
+        for t in 0..<length {
+            let p = offset + t
+            guard scope.contains(p, promptLength: promptLength), p < available else { continue }
+            for b in 0..<batch { out.append((b * length + t, shared ? 0 : p)) }
+        }
+        return out
     }
 }
 

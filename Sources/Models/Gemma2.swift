@@ -4,6 +4,7 @@
 // tied embeddings; head_dim comes from the config.
 //
 // Dimension legend: D hidden, H heads, Hkv key/value heads, Dh head width (config), F intermediate.
+import Numerics
 
 /// Gemma-2 family layout.
 public enum Gemma2 {

@@ -80,7 +80,7 @@ extension TransformerModel {
         var positions = batch.positions(.fromMask)
         var nextPosition = (0..<b).map { positions[$0 * t + t - 1] + 1 }
         var out = run(ids: batch.ids, mask: batch.mask, positions: positions, batch: b, length: t, cache: cache,
-                      promptLength: t, interventions: options.interventions, capture: .none, logits: .last)
+                      promptLength: t, interventions: options.interventions, capture: .none, logits: .last).result
         for step in 0..<options.maxNewTokens {
             guard let logits = out.logits else { break }
             var next = [Int](repeating: pad, count: b)
@@ -98,7 +98,7 @@ extension TransformerModel {
             positions = nextPosition
             nextPosition = nextPosition.map { $0 + 1 }
             out = run(ids: next, mask: [Float](repeating: 1, count: b), positions: positions, batch: b, length: 1,
-                      cache: cache, promptLength: t, interventions: options.interventions, capture: .none, logits: .last)
+                      cache: cache, promptLength: t, interventions: options.interventions, capture: .none, logits: .last).result
         }
         return GenerationResult(tokens: tokens, stoppedAtEOS: stopped)
     }

@@ -6,7 +6,7 @@
 import Numerics
 
 /// Executes block operations on plain tensors for one forward call.
-final class InferenceBackend: BlockBackend {
+final class InferenceBackend: ForwardBackend {
     typealias Value = Tensor
     let model: TransformerModel
     let batch: Int, queries: Int
@@ -15,8 +15,10 @@ final class InferenceBackend: BlockBackend {
     let cache: KVCache
     /// True when `cache` is a throwaway single-layer buffer reused by every block.
     let scratch: Bool
-    /// RoPE tables [N, Dh/2].
-    let cos: Tensor?, sin: Tensor?
+    /// Position ids of the call's rows [N].
+    let positions: [Int]
+    /// The model's RoPE table, covering every position of the call (nil without RoPE).
+    let rope: RopeTable?
 
     init(model: TransformerModel, batch: Int, queries: Int, positions: [Int], cache: KVCache?) {
         self.model = model
@@ -30,14 +32,8 @@ final class InferenceBackend: BlockBackend {
             scratch = true
         }
         offset = self.cache.length
-        if let rope = model.rope {
-            let tables = rope.tables(positions: positions)
-            cos = tables.cos
-            sin = tables.sin
-        } else {
-            cos = nil
-            sin = nil
-        }
+        self.positions = positions
+        rope = model.rope?.table(positions: (positions.max() ?? 0) + 1)
     }
 
     func linear(_ x: Tensor, _ module: String) -> Tensor {
@@ -51,7 +47,7 @@ final class InferenceBackend: BlockBackend {
     /// y += scale * (x A^T) B^T when `module` has a LoRA adapter.
     private func addLoRA(_ y: inout Tensor, _ x: Tensor, _ module: String) {
         if let lora = model.adapters[module] {
-            ModelOps.addLowRank(&y, x, a: lora.a.value, b: lora.b.value, scale: lora.scale)
+            Kernels.addLowRank(&y, x, a: lora.a.value, b: lora.b.value, scale: lora.scale)
         }
     }
 
@@ -62,7 +58,7 @@ final class InferenceBackend: BlockBackend {
 
     func projections(_ x: Tensor, _ modules: [String]) -> [Tensor] {
         guard let fused = model.fusedProjection(modules) else { return modules.map { linear(x, $0) } }
-        var parts = ModelOps.splitColumns(fusedLinear(x, fused, modules), widths: fused.widths)
+        var parts = Kernels.splitColumns(fusedLinear(x, fused, modules), widths: fused.widths)
         for (i, m) in modules.enumerated() { addLoRA(&parts[i], x, m) }
         return parts
     }
@@ -75,10 +71,10 @@ final class InferenceBackend: BlockBackend {
         let w = model.tensor(name)
         let inDim = x.shape[x.rank - 1], n = x.count / inDim, outDim = w.shape[0]
         guard n > TransformerModel.compactMaxRows, residual.count == n * outDim, w.shape[1] == inDim else {
-            return ModelOps.add(residual, linear(x, module))
+            return Kernels.add(residual, linear(x, module))
         }
         let frozen = model.isFrozen(name) && model.isFrozen(module + ".bias")
-        var y = ModelOps.linear(x, w, bias: model.optionalTensor(module + ".bias"), accumulateOnto: residual,
+        var y = Kernels.linear(x, weight: w, bias: model.optionalTensor(module + ".bias"), accumulateOnto: residual,
                                 packed: frozen ? model.packedWeight(name, w, rows: n) : nil)
         addLoRA(&y, x, module)
         return y
@@ -110,27 +106,54 @@ final class InferenceBackend: BlockBackend {
             let gu = projections(h, modules)
             return gated(gate: gu[0], up: gu[1])
         }
-        return ModelOps.gatedActivation(fused: fusedLinear(h, fused, modules), width: fused.widths[0], model.spec.activation)
+        return Kernels.gated(fused: fusedLinear(h, fused, modules), width: fused.widths[0], model.spec.activation)
     }
 
     func norm(_ x: Tensor, _ module: String) -> Tensor {
         let eps = Float(model.config.normEps)
         switch model.spec.norm {
         case .rms(let addOne):
-            return ModelOps.rmsNorm(x, weight: model.tensor(module + ".weight"), eps: eps, addOne: addOne)
+            return Kernels.rmsNormForward(x, weight: model.tensor(module + ".weight"), eps: eps, addOne: addOne)
         case .layer:
-            return ModelOps.layerNorm(x, weight: model.tensor(module + ".weight"), bias: model.tensor(module + ".bias"),
-                                      eps: eps)
+            return Kernels.layerNormForward(x, weight: model.tensor(module + ".weight"), bias: model.tensor(module + ".bias"),
+                                            eps: eps)
         }
     }
 
-    func add(_ a: Tensor, _ b: Tensor) -> Tensor { ModelOps.add(a, b) }
+    func add(_ a: Tensor, _ b: Tensor) -> Tensor { Kernels.add(a, b) }
 
-    func gated(gate: Tensor, up: Tensor) -> Tensor {
-        ModelOps.gatedActivation(gate: gate, up: up, model.spec.activation)
+    func gated(gate: Tensor, up: Tensor) -> Tensor { Kernels.gated(gate, up, model.spec.activation) }
+
+    func activate(_ x: Tensor) -> Tensor { Kernels.activate(x, model.spec.activation) }
+
+    func lookup(_ name: String, _ ids: [Int]) -> Tensor { Kernels.gatherRows(model.tensor(name), indices: ids) }
+
+    func scale(_ x: Tensor, _ s: Float) -> Tensor { Kernels.scale(x, by: s) }
+
+    func softcap(_ x: Tensor, _ cap: Float) -> Tensor { Kernels.softcap(x, cap: cap) }
+
+    func gatherRows(_ x: Tensor, _ rows: [Int]) -> Tensor { Kernels.gatherRows(x, indices: rows) }
+
+    /// Adds the delta rows in place (x is this call's own tensor; no copy when unshared).
+    func add(_ x: Tensor, delta: Variable, rows: [(x: Int, delta: Int)]) -> Tensor {
+        var x = x
+        let d = model.config.hiddenSize, pd = delta.value
+        pd.withUnsafeBufferPointer { src in
+            x.withUnsafeMutableBufferPointer { dst in
+                for (r, k) in rows {
+                    let a = src.baseAddress! + k * d, o = dst.baseAddress! + r * d
+                    for i in 0..<d { o[i] += a[i] }
+                }
+            }
+        }
+        return x
     }
 
-    func activate(_ x: Tensor) -> Tensor { ModelOps.activation(x, model.spec.activation) }
+    /// The whole block, then the kept rows (the inference pass keeps every query).
+    func runBlock(spec: BlockSpec, layer: Int, x: Tensor, keepingQueriesFrom from: Int) -> Tensor {
+        let y = Models.runBlock(self, spec: spec, layer: layer, x: x)
+        return from == 0 ? y : gatherRows(y, (0..<batch).flatMap { b in (b * queries + from)..<((b + 1) * queries) })
+    }
 
     func attention(q: Tensor, k: Tensor, v: Tensor, layer: Int, window: Int?) -> Tensor {
         let c = model.config
@@ -149,15 +172,15 @@ final class InferenceBackend: BlockBackend {
     /// attention of block `layer` over the KV cache; rows are `qStride` / `kvStride` apart.
     private func attend(q: UnsafeMutablePointer<Float>, qStride: Int, k: UnsafeMutablePointer<Float>,
                         v: UnsafePointer<Float>, kvStride: Int, layer: Int, window: Int?) -> Tensor {
-        let c = model.config, rows = batch * queries
-        if let cos, let sin {
-            ModelOps.applyRope(q, rows: rows, rowStride: qStride, heads: c.numHeads, headDim: c.headDim, cos: cos, sin: sin)
-            ModelOps.applyRope(k, rows: rows, rowStride: kvStride, heads: c.numKVHeads, headDim: c.headDim, cos: cos, sin: sin)
+        let c = model.config
+        if let rope {
+            Kernels.ropeInPlace(q, rowStride: qStride, heads: c.numHeads, table: rope, positions: positions)
+            Kernels.ropeInPlace(k, rowStride: kvStride, heads: c.numKVHeads, table: rope, positions: positions)
         }
-        let spec = AttentionSpec(batch: batch, queries: queries, heads: c.numHeads, kvHeads: c.numKVHeads,
+        let spec = CachedAttentionSpec(batch: batch, queries: queries, heads: c.numHeads, kvHeads: c.numKVHeads,
                                  headDim: c.headDim, scale: model.spec.queryScale,
                                  softcap: c.attnLogitSoftcap.map { Float($0) }, window: window)
-        return ModelOps.attention(q: q, qStride: qStride, k: k, v: v, kvStride: kvStride,
+        return Kernels.cachedAttention(q: q, qStride: qStride, k: k, v: v, kvStride: kvStride,
                                   cache: cache.layers[scratch ? 0 : layer], keyMask: cache.keyMask,
                                   capacity: cache.capacity, offset: offset, spec: spec)
     }

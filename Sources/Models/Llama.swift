@@ -5,6 +5,7 @@
 // Weights: q_proj [H*Dh, D], k_proj/v_proj [Hkv*Dh, D], o_proj [D, H*Dh],
 // gate_proj/up_proj [F, D], down_proj [D, F].
 import Foundation
+import Numerics
 
 /// Llama family layout.
 public enum Llama {

@@ -2,20 +2,11 @@
 //
 // Filled from a Hugging Face config.json (transformers 4.x or 5.x style) or from GGUF
 // metadata (`llama.*`, `qwen2.*`, `gemma2.*`, `gpt2.*`). Field names follow transformers.
+import Numerics
 
 /// Supported architecture families.
 public enum Architecture: String, Sendable, Codable, CaseIterable {
     case llama, qwen2, gemma2, gpt2
-}
-
-/// RoPE frequency scaling (`rope_scaling` / `rope_parameters`).
-public enum RopeScaling: Sendable, Equatable, Codable {
-    /// No scaling.
-    case none
-    /// Llama-3.x "llama3" scaling.
-    case llama3(factor: Double, lowFreqFactor: Double, highFreqFactor: Double, originalMaxPositions: Int)
-    /// Linear position interpolation.
-    case linear(factor: Double)
 }
 
 /// Which head sits on top of the decoder stack.

@@ -1,5 +1,6 @@
 // Training support: one forward + backward with block-wise recomputation (gradient
-// checkpointing). The forward runs block by block without a tape, keeping only each block's
+// checkpointing) over the one forward definition (Forward.swift). The forward runs block
+// by block without a tape, keeping only each block's
 // input [N, D]; the loss sees hidden states as leaf Variables; the backward then replays one
 // block at a time on the tape (same dropout seeds) and chains the input gradients. Kept
 // blocks are recorded on the tape in the forward pass instead; replayed blocks store their
@@ -10,39 +11,40 @@ import Numerics
 
 extension TransformerModel {
     /// Computes `loss(outputs)` and accumulates gradients into every trainable parameter (base
-    /// or LoRA). Returns the loss value. With `options.checkpointing` only block inputs are
-    /// kept between forward and backward; without it the whole graph is recorded.
+    /// or LoRA) and every intervention delta that requires them. Returns the loss value. With
+    /// `checkpointing` other than `.none` only block inputs are kept between forward and
+    /// backward (see `CheckpointPolicy`); the outputs and gradients are the same either way.
     public func trainingBackward(_ batch: TokenBatch, options: DifferentiableOptions = DifferentiableOptions(),
+                                 checkpointing: CheckpointPolicy = .recompute,
                                  loss: (DifferentiableOutput) throws -> Variable) throws -> Float {
-        guard options.checkpointing else {
-            let out = try forwardDifferentiable(batch, options: options)
-            let l = try loss(out)
+        guard case .blocks(let keptBlocks, let replayedBlocks) = checkpointing else {
+            let l = try loss(try forwardDifferentiable(batch, options: options))
             l.backward()
             return l.item
-        }
-        guard options.interventions.isEmpty else {
-            throw ModelError.invalidInput("trainingBackward with checkpointing does not take interventions")
         }
         try checkIds(batch.ids)
         let layers = config.numLayers, n = batch.batch * batch.length
         let positions = batch.positions(options.positions)
-        let be = AutogradBackend(model: self, batch: batch.batch, length: batch.length, positions: positions,
-                                 mask: batch.mask, training: options.training, seed: options.seed)
-        func blockSeed(_ i: Int) -> UInt64 { options.seed &+ UInt64(i) &* 0x9E37 }
+        let be = autogradBackend(batch, positions: positions, options: options)
+        let g = geometry(batch, positions: positions)
+        let ivs = options.interventions
         // Forward without a tape, keeping block inputs; the last `keptBlocks` blocks are
         // recorded on the tape instead (their input leaf and output kept for the backward).
-        let firstKept = layers - max(0, min(layers, options.keptBlocks))
-        let firstReplayed = firstKept - max(0, min(firstKept, options.replayedBlocks))
+        let firstKept = layers - max(0, min(layers, keptBlocks))
+        let firstReplayed = firstKept - max(0, min(firstKept, replayedBlocks))
         var tapes: [Int: ProductTape] = [:]
         var inputs: [Tensor] = []
         var recorded: [Int: (input: Variable, output: Variable)] = [:]
-        var x = Autograd.withNoGrad { embedVariable(ids: batch.ids, positions: positions).value }
+        func block(_ i: Int, _ x: Variable) -> Variable {
+            be.willRun(block: i)
+            return intervene(be, runBlock(be, spec: spec.blocks[i], layer: i, x: x), after: i, ivs, g)
+        }
+        var x = Autograd.withNoGrad { embedding(be, g, ivs).value }
         inputs.append(x)
         for i in 0..<layers {
-            be.reseed(blockSeed(i))
             if i >= firstKept {
                 let v = Variable(x, requiresGrad: true)
-                let y = runBlock(be, spec: spec.blocks[i], layer: i, x: v)
+                let y = block(i, v)
                 recorded[i] = (v, y)
                 x = y.value
             } else {
@@ -50,7 +52,7 @@ extension TransformerModel {
                     tapes[i] = ProductTape()
                     be.products = tapes[i]
                 }
-                x = Autograd.withNoGrad { runBlock(be, spec: spec.blocks[i], layer: i, x: Variable(x)).value }
+                x = Autograd.withNoGrad { block(i, Variable(x)).value }
                 be.products = nil
             }
             inputs.append(x)
@@ -64,32 +66,32 @@ extension TransformerModel {
             out.hidden[j] = leaf
         }
         let top = Variable(inputs[layers], requiresGrad: true)
-        heads(top, batch: batch, options: options, into: &out)
+        differentiableHeads(be, top, g, options: options, into: &out)
         let l = try loss(out)
         l.backward()
         // Backward block by block.
-        var g = top.grad ?? Tensor(zeros: [n, config.hiddenSize])
+        var grad = top.grad ?? Tensor(zeros: [n, config.hiddenSize])
         for i in stride(from: layers - 1, through: 0, by: -1) {
-            if i + 1 < layers, let extra = leaves[i + 1]?.grad { Kernels.accumulate(&g, extra) }
+            if i + 1 < layers, let extra = leaves[i + 1]?.grad { Kernels.accumulate(&grad, extra) }
             if let r = recorded.removeValue(forKey: i) {
-                r.output.backward(seed: g)
-                g = r.input.grad ?? Tensor(zeros: [n, config.hiddenSize])
+                r.output.backward(seed: grad)
+                grad = r.input.grad ?? Tensor(zeros: [n, config.hiddenSize])
                 continue
             }
             let v = Variable(inputs[i], requiresGrad: true)
-            be.reseed(blockSeed(i))
             be.products = tapes.removeValue(forKey: i)
             be.products?.startReplay()
-            let y = runBlock(be, spec: spec.blocks[i], layer: i, x: v)
+            let y = block(i, v)
             be.products = nil
-            y.backward(seed: g)
-            g = v.grad ?? Tensor(zeros: [n, config.hiddenSize])
+            y.backward(seed: grad)
+            grad = v.grad ?? Tensor(zeros: [n, config.hiddenSize])
         }
-        if let extra = leaves[0]?.grad { Kernels.accumulate(&g, extra) }
+        if let extra = leaves[0]?.grad { Kernels.accumulate(&grad, extra) }
         let embedTrainable = parameters[spec.embed + ".weight"]?.requiresGrad == true
             || spec.positionEmbed.map { parameters[$0 + ".weight"]?.requiresGrad == true } == true
+            || ivs.contains { $0.layer == .embedding && $0.delta.requiresGrad }
         if embedTrainable {
-            embedVariable(ids: batch.ids, positions: positions).backward(seed: g)
+            embedding(be, g, ivs).backward(seed: grad)
         }
         return l.item
     }

@@ -26,8 +26,8 @@ public final class TransformerModel: @unchecked Sendable {
     public internal(set) var loraConfig: LoRAConfig?
     /// Current weight values by checkpoint path (internal layout).
     public var weights: [String: Tensor] { parameters.mapValues(\.value) }
-    /// RoPE frequencies (nil for GPT-2).
-    let rope: RotaryEmbedding?
+    /// RoPE tables of the inference and the differentiable forward (nil for GPT-2).
+    let rope: RopeTableCache?
     /// Fused q/k/v and gate/up weights of the inference path.
     let fusedCache = FusedProjectionCache()
     /// bf16 copies of frozen weights for decoding steps (CompactWeights.swift).
@@ -54,7 +54,7 @@ public final class TransformerModel: @unchecked Sendable {
             params[name] = v
         }
         parameters = params
-        rope = s.usesRope ? RotaryEmbedding(headDim: config.headDim, theta: config.ropeTheta, scaling: config.ropeScaling)
+        rope = s.usesRope ? RopeTableCache(headDim: config.headDim, theta: config.ropeTheta, scaling: config.ropeScaling)
                           : nil
         try validate()
     }
@@ -84,6 +84,9 @@ public final class TransformerModel: @unchecked Sendable {
         }
         try need(spec.embed + ".weight", [c.vocabSize, d])
         if let pe = spec.positionEmbed { try need(pe + ".weight", [c.maxPositions, d]) }
+        if spec.usesRope && (c.headDim <= 0 || c.headDim % 2 != 0) {
+            throw ModelError.invalidInput("\(c.architecture) model: head_dim \(c.headDim) must be a positive even number for RoPE")
+        }
         let qw = c.numHeads * c.headDim, kw = c.numKVHeads * c.headDim
         for b in spec.blocks {
             try norm(b.attnNorm)
@@ -139,119 +142,6 @@ public final class TransformerModel: @unchecked Sendable {
         }
         return run(ids: batch.ids, mask: batch.mask, positions: batch.positions(options.positions), batch: batch.batch,
                    length: batch.length, cache: nil, promptLength: batch.length, interventions: options.interventions,
-                   capture: options.hidden, logits: options.logits)
-    }
-
-    /// Embedding output (token rows, learned positions, Gemma scaling) [N, D].
-    func embed(ids: [Int], positions: [Int]) -> Tensor {
-        var x = ModelOps.embedding(tensor(spec.embed + ".weight"), ids: ids)
-        if let pe = spec.positionEmbed {
-            let maxP = config.maxPositions
-            x = ModelOps.add(x, ModelOps.embedding(tensor(pe + ".weight"), ids: positions.map { min($0, maxP - 1) }))
-        }
-        if let s = spec.embedScale { x = ModelOps.scale(x, s) }
-        return x
-    }
-
-    /// Final norm of the residual stream [N, D].
-    func finalNorm(_ x: Tensor) -> Tensor {
-        let eps = Float(config.normEps)
-        switch spec.norm {
-        case .rms(let addOne):
-            return ModelOps.rmsNorm(x, weight: tensor(spec.finalNorm + ".weight"), eps: eps, addOne: addOne)
-        case .layer:
-            return ModelOps.layerNorm(x, weight: tensor(spec.finalNorm + ".weight"),
-                                      bias: tensor(spec.finalNorm + ".bias"), eps: eps)
-        }
-    }
-
-    /// Vocabulary logits of normed rows [R, D] -> [R, V] (with Gemma's final soft-cap).
-    func lmHead(_ rows: Tensor) -> Tensor {
-        let name = spec.lmHead + ".weight"
-        let logits = decodingLinear(rows, weight: tensor(name), bias: nil, key: name, frozen: isFrozen(name))
-        if let cap = config.finalLogitSoftcap { return ModelOps.softcap(logits, Float(cap)) }
-        return logits
-    }
-
-    /// Index of each row's last non-pad token (transformers' sequence-classification rule:
-    /// the rightmost id different from pad_token_id; the last position without a pad id).
-    func lastTokenRows(ids: [Int], batch: Int, length: Int) -> [Int] {
-        (0..<batch).map { b in
-            var last = length - 1
-            if let pad = config.padTokenId {
-                last = 0
-                for t in 0..<length where ids[b * length + t] != pad { last = t }
-            }
-            return b * length + last
-        }
-    }
-
-    /// Adds the interventions registered at `blockIndex` (-1 = embedding) to x [B*T, D].
-    func applyInterventions(_ x: inout Tensor, blockIndex: Int, interventions: [Intervention], batch: Int,
-                            length: Int, offset: Int, promptLength: Int) {
-        let d = config.hiddenSize, layers = config.numLayers
-        for iv in interventions where iv.layer.blockIndex(layers: layers) == blockIndex {
-            let perPosition = iv.delta.count != d
-            let rowsAvailable = perPosition ? iv.delta.count / d : 0
-            iv.delta.withUnsafeBufferPointer { pd in
-                x.withUnsafeMutableBufferPointer { px in
-                    for b in 0..<batch {
-                        for t in 0..<length {
-                            let p = offset + t
-                            if iv.scope == .prompt && p >= promptLength { continue }
-                            if perPosition && p >= rowsAvailable { continue }
-                            let src = pd.baseAddress! + (perPosition ? p * d : 0)
-                            let dst = px.baseAddress! + (b * length + t) * d
-                            for i in 0..<d { dst[i] += src[i] }
-                        }
-                    }
-                }
-            }
-        }
-    }
-
-    /// The inference pass shared by `forward` and generation. With a `cache`, keys/values are
-    /// appended to it and positions continue after its current length.
-    func run(ids: [Int], mask: [Float], positions: [Int], batch: Int, length: Int, cache: KVCache?,
-             promptLength: Int, interventions: [Intervention], capture: HiddenCapture, logits: LogitsMode) -> ForwardResult {
-        let layers = config.numLayers, d = config.hiddenSize
-        var hidden = [Tensor?](repeating: nil, count: layers + 1)
-        let needHead = logits != .none || config.head == .sequenceClassification
-        let needFinal = needHead || capture.contains(layers)
-        let lastBlock = needFinal ? layers - 1 : min(layers - 1, capture.maxIndex(layers: layers) - 1)
-        let backend = InferenceBackend(model: self, batch: batch, queries: length, positions: positions, cache: cache)
-        backend.cache.appendMask(mask, t: length)
-        let offset = backend.offset
-        var x = embed(ids: ids, positions: positions)
-        applyInterventions(&x, blockIndex: -1, interventions: interventions, batch: batch, length: length,
-                           offset: offset, promptLength: promptLength)
-        if capture.contains(0) { hidden[0] = x.reshaped([batch, length, d]) }
-        if lastBlock >= 0 {
-            for i in 0...lastBlock {
-                x = runBlock(backend, spec: spec.blocks[i], layer: i, x: x)
-                applyInterventions(&x, blockIndex: i, interventions: interventions, batch: batch, length: length,
-                                   offset: offset, promptLength: promptLength)
-                if i + 1 < layers && capture.contains(i + 1) { hidden[i + 1] = x.reshaped([batch, length, d]) }
-            }
-        }
-        if let cache { cache.length += length }
-        var result = ForwardResult(logits: nil, hidden: hidden, scores: nil)
-        guard needFinal else { return result }
-        let normed = finalNorm(x)
-        if capture.contains(layers) { result.hidden[layers] = normed.reshaped([batch, length, d]) }
-        switch config.head {
-        case .sequenceClassification:
-            let rows = ModelOps.embedding(normed, ids: lastTokenRows(ids: ids, batch: batch, length: length))
-            result.scores = ModelOps.linear(rows, tensor(spec.score + ".weight"))
-        case .causalLM:
-            switch logits {
-            case .none: break
-            case .all: result.logits = lmHead(normed).reshaped([batch, length, config.vocabSize])
-            case .last:
-                result.logits = lmHead(ModelOps.embedding(normed, ids: (0..<batch).map { $0 * length + length - 1 }))
-            case .rows(let r): result.logits = lmHead(ModelOps.embedding(normed, ids: r))
-            }
-        }
-        return result
+                   capture: options.hidden, logits: options.logits).result
     }
 }

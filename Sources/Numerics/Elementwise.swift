@@ -221,7 +221,7 @@ extension Kernels {
     }
 
     /// f(gate) * up for two same-shaped tensors (split over threads from 128K elements).
-    public static func gated(_ gate: Tensor, _ up: Tensor, _ fn: Ops.GateFunction) -> Tensor {
+    public static func gated(_ gate: Tensor, _ up: Tensor, _ fn: Activation) -> Tensor {
         precondition(gate.shape == up.shape, "gated: gate \(gate.shape) vs up \(up.shape)")
         var y = Tensor(uninitialized: gate.shape)
         let py = y.mutablePointer(), pg = gate.basePointer, pu = up.basePointer
@@ -231,12 +231,30 @@ extension Kernels {
         return y
     }
 
+    /// f(gate) * up read from one fused projection y [N, 2W] (gate columns first, then up)
+    /// -> [N, W], without copying the halves out.
+    public static func gated(fused y: Tensor, width w: Int, _ fn: Activation) -> Tensor {
+        precondition(y.rank == 2 && y.shape[1] == 2 * w, "gated: fused input \(y.shape) is not [N, 2 x \(w)]")
+        let rows = y.shape[0]
+        var out = Tensor(uninitialized: [rows, w])
+        let po = out.mutablePointer(), py = y.basePointer
+        Threading.parallelChunks(rows, costPerItem: 8 * w) { r in
+            for i in r { gatedForward(w, py + 2 * w * i, py + 2 * w * i + w, po + w * i, fn) }
+        }
+        return out
+    }
+
     /// out = f(gate) * up over `n` elements (the gated MLP's activation).
     public static func gatedForward(_ n: Int, _ gate: UnsafePointer<Float>, _ up: UnsafePointer<Float>,
-                                    _ out: UnsafeMutablePointer<Float>, _ fn: Ops.GateFunction) {
+                                    _ out: UnsafeMutablePointer<Float>, _ fn: Activation) {
+        guard fn.isVectorised else {
+            for j in 0..<n { out[j] = fn.apply(gate[j]) * up[j] }
+            return
+        }
         let full = n & ~7
         var i = 0
         switch fn {
+        case .geluErf, .relu: break
         case .silu:
             while i < full {
                 let x = VectorMath.load(gate + i, count: 8), u = VectorMath.load(up + i, count: 8)
@@ -258,7 +276,14 @@ extension Kernels {
     /// for both, with the expressions of `VectorMath.siluGrad` and `VectorMath.silu`.
     public static func gatedBackward(_ n: Int, _ g: UnsafePointer<Float>, _ gate: UnsafePointer<Float>,
                                      _ up: UnsafePointer<Float>, _ dGate: UnsafeMutablePointer<Float>?,
-                                     _ dUp: UnsafeMutablePointer<Float>?, _ fn: Ops.GateFunction) {
+                                     _ dUp: UnsafeMutablePointer<Float>?, _ fn: Activation) {
+        guard fn.isVectorised else {
+            for j in 0..<n {
+                if let dGate { dGate[j] = g[j] * up[j] * fn.derivative(gate[j]) }
+                if let dUp { dUp[j] = g[j] * fn.apply(gate[j]) }
+            }
+            return
+        }
         let full = n & ~7
         var i = 0
         while i < full {
@@ -280,18 +305,19 @@ extension Kernels {
 
     @inline(__always)
     static func gatedForward8(_ gate: UnsafePointer<Float>, _ up: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>,
-                              _ fn: Ops.GateFunction) {
+                              _ fn: Activation) {
         let x = VectorMath.load(gate, count: 8), u = VectorMath.load(up, count: 8)
         switch fn {
         case .silu: VectorMath.store(x * VectorMath.sigmoid(x) * u, out, count: 8)
         case .geluTanh: VectorMath.store(VectorMath.geluTanh(x) * u, out, count: 8)
+        case .geluErf, .relu: for j in 0..<8 { out[j] = fn.apply(x[j]) * u[j] }
         }
     }
 
     @inline(__always)
     static func gatedBackward8(_ g: UnsafePointer<Float>, _ gate: UnsafePointer<Float>, _ up: UnsafePointer<Float>,
                                _ dGate: UnsafeMutablePointer<Float>?, _ dUp: UnsafeMutablePointer<Float>?,
-                               _ fn: Ops.GateFunction) {
+                               _ fn: Activation) {
         let gi = VectorMath.load(g, count: 8), x = VectorMath.load(gate, count: 8)
         switch fn {
         case .silu:
@@ -301,6 +327,11 @@ extension Kernels {
         case .geluTanh:
             if let dGate { VectorMath.store(gi * VectorMath.load(up, count: 8) * VectorMath.geluTanhGrad(x), dGate, count: 8) }
             if let dUp { VectorMath.store(gi * VectorMath.geluTanh(x), dUp, count: 8) }
+        case .geluErf, .relu:
+            for j in 0..<8 {
+                if let dGate { dGate[j] = gi[j] * up[j] * fn.derivative(x[j]) }
+                if let dUp { dUp[j] = gi[j] * fn.apply(x[j]) }
+            }
         }
     }
 

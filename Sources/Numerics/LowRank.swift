@@ -41,7 +41,7 @@ extension Ops {
                      "linear: input \(x.shape) does not match weight \(weight.shape) ([out, in])")
         let inF = weight.shape[1], outF = weight.shape[0]
         let n = x.value.count / inF
-        var y = linearForward(x.value, weight: weight.value, bias: bias?.value, packed: packed)
+        var y = Kernels.linear(x.value, weight: weight.value, bias: bias?.value, packed: packed)
         let py = y.mutablePointer()
         var masked: [(input: Tensor, dropped: [UInt64], u: Tensor)] = []
         for ad in adapters {

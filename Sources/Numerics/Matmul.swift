@@ -118,3 +118,54 @@ extension Tensor {
         return out
     }
 }
+
+extension Kernels {
+    /// y = x W^T (+ b) (+ base): x [..., In], weight [Out, In], bias [Out], base [N, Out]
+    /// with N the rows of x (e.g. the residual stream, which the product is then accumulated
+    /// onto with beta 1). `packed`, a packed copy of a frozen weight, replaces sgemm.
+    /// Returns [..., Out].
+    public static func linear(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, accumulateOnto base: Tensor? = nil,
+                              packed: PackedMatrix? = nil) -> Tensor {
+        let inF = weight.shape[1], outF = weight.shape[0]
+        precondition(weight.rank == 2 && x.shape.last == inF, "linear: input \(x.shape) does not match weight \(weight.shape)")
+        if let bias { precondition(bias.count == outF, "linear: bias \(bias.shape) for \(outF) outputs") }
+        let rows = x.count / Swift.max(inF, 1)
+        if let base { precondition(base.count == rows * outF, "linear: base \(base.shape) is not [\(rows), \(outF)]") }
+        var outShape = x.shape
+        outShape[outShape.count - 1] = outF
+        var y = Tensor(uninitialized: outShape)
+        let py = y.mutablePointer()
+        if let base {
+            py.update(from: base.basePointer, count: rows * outF)
+            if let bias {
+                let pb = bias.basePointer
+                for r in 0..<rows {
+                    let row = py + r * outF
+                    for i in 0..<outF { row[i] += pb[i] }
+                }
+            }
+        } else if let bias {
+            let pb = bias.basePointer
+            for r in 0..<rows { (py + r * outF).update(from: pb, count: outF) }
+        }
+        let accumulate = bias != nil || base != nil
+        if let packed {
+            precondition(packed.rows == outF && packed.cols == inF, "linear: packed weight [\(packed.rows), \(packed.cols)] for \(weight.shape)")
+            packed.product(x: x.basePointer, m: rows, ldx: inF, y: py, ldy: outF, accumulate: accumulate)
+        } else {
+            sgemm(transA: false, transB: true, m: rows, n: outF, k: inF, a: x.basePointer, lda: inF,
+                  b: weight.basePointer, ldb: inF, beta: accumulate ? 1 : 0, c: py, ldc: outF)
+        }
+        return y
+    }
+
+    /// out += scale * (x A^T) B^T: a low-rank (LoRA) update of a linear output, forward only;
+    /// x [N, In], a [R, In], b [Out, R], out [N, Out].
+    public static func addLowRank(_ out: inout Tensor, _ x: Tensor, a: Tensor, b: Tensor, scale: Float) {
+        let mid = linear(x, weight: a)
+        let n = mid.count / Swift.max(a.shape[0], 1), r = a.shape[0], outDim = b.shape[0]
+        precondition(out.count == n * outDim, "addLowRank: output \(out.shape) is not [\(n), \(outDim)]")
+        sgemm(transA: false, transB: true, m: n, n: outDim, k: r, alpha: scale, a: mid.basePointer, lda: r,
+              b: b.basePointer, ldb: r, beta: 1, c: out.mutablePointer(), ldc: outDim)
+    }
+}

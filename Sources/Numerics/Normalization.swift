@@ -10,25 +10,35 @@ extension Kernels {
     /// Returns y and the per-row r (for backward).
     public static func rmsNorm(_ x: Tensor, weight: Tensor, eps: Float, addOne: Bool) -> (y: Tensor, rstd: [Float]) {
         let d = x.shape.last ?? 1, rows = x.count / Swift.max(d, 1)
+        var rstd = [Float](repeating: 0, count: rows)
+        let y = rstd.withUnsafeMutableBufferPointer { rmsNormRows(x, weight: weight, eps: eps, addOne: addOne, rstd: $0.baseAddress) }
+        return (y, rstd)
+    }
+
+    /// RMSNorm forward without the statistics (inference): the same values as `rmsNorm`.
+    public static func rmsNormForward(_ x: Tensor, weight: Tensor, eps: Float, addOne: Bool) -> Tensor {
+        rmsNormRows(x, weight: weight, eps: eps, addOne: addOne, rstd: nil)
+    }
+
+    /// The RMSNorm rows, split over threads; each row's r goes to `rstd` when given.
+    private static func rmsNormRows(_ x: Tensor, weight: Tensor, eps: Float, addOne: Bool,
+                                    rstd: UnsafeMutablePointer<Float>?) -> Tensor {
+        let d = x.shape.last ?? 1, rows = x.count / Swift.max(d, 1)
         precondition(weight.count == d, "rmsNorm: weight \(weight.shape) for last dimension \(d)")
         var y = Tensor(uninitialized: x.shape)
-        var rstd = [Float](repeating: 0, count: rows)
         let py = y.mutablePointer(), px = x.basePointer, pw = weight.basePointer
-        rstd.withUnsafeMutableBufferPointer { pr in
-            let prb = pr.baseAddress!
-            Threading.parallelChunks(rows, costPerItem: d * 3) { range in
-                for r in range {
-                    let xr = px + r * d, yr = py + r * d
-                    var ss: Float = 0
-                    for j in 0..<d { ss += xr[j] * xr[j] }
-                    let inv = 1 / (ss / Float(d) + eps).squareRoot()
-                    prb[r] = inv
-                    if addOne { for j in 0..<d { yr[j] = xr[j] * inv * (1 + pw[j]) } }
-                    else { for j in 0..<d { yr[j] = xr[j] * inv * pw[j] } }
-                }
+        Threading.parallelChunks(rows, costPerItem: d * 3) { range in
+            for r in range {
+                let xr = px + r * d, yr = py + r * d
+                var ss: Float = 0
+                for j in 0..<d { ss += xr[j] * xr[j] }
+                let inv = 1 / (ss / Float(d) + eps).squareRoot()
+                rstd?[r] = inv
+                if addOne { for j in 0..<d { yr[j] = xr[j] * inv * (1 + pw[j]) } }
+                else { for j in 0..<d { yr[j] = xr[j] * inv * pw[j] } }
             }
         }
-        return (y, rstd)
+        return y
     }
 
     /// RMSNorm backward: gradients for x and the weight.
@@ -101,6 +111,11 @@ extension Kernels {
             }
         }
         return (y, means, rstd)
+    }
+
+    /// LayerNorm forward without the statistics (inference): the same values as `layerNorm`.
+    public static func layerNormForward(_ x: Tensor, weight: Tensor?, bias: Tensor?, eps: Float) -> Tensor {
+        layerNorm(x, weight: weight, bias: bias, eps: eps).y
     }
 
     /// LayerNorm backward: gradients for x, weight and bias.

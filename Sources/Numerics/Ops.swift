@@ -155,12 +155,9 @@ extension Ops {
         }
     }
 
-    /// Gate functions of gated MLPs with a fused forward and backward.
-    public enum GateFunction: Sendable { case silu, geluTanh }
-
     /// f(gate) * up in one pass (and one backward pass producing both gradients), as
     /// Llama's SiLU-gated and Gemma's GELU-gated MLPs.
-    public static func gated(_ gate: Variable, _ up: Variable, _ fn: GateFunction) -> Variable {
+    public static func gated(_ gate: Variable, _ up: Variable, _ fn: Activation) -> Variable {
         precondition(gate.shape == up.shape, "gated: gate \(gate.shape) vs up \(up.shape)")
         let vg = gate.value, vu = up.value, n = vg.count
         let y = Kernels.gated(vg, vu, fn)
@@ -182,14 +179,10 @@ extension Ops {
     /// -> [N, W]: the gated MLP of a fused frozen gate/up GEMM without copying the halves out,
     /// and a backward that writes both halves of dy in one pass. Same values as `gated` on
     /// the two halves.
-    public static func gated(fused y: Variable, width w: Int, _ fn: GateFunction) -> Variable {
+    public static func gated(fused y: Variable, width w: Int, _ fn: Activation) -> Variable {
         precondition(y.shape.count == 2 && y.shape[1] == 2 * w, "gated: fused input \(y.shape) is not [N, 2 x \(w)]")
-        let vy = y.value, rows = vy.shape[0]
-        var out = Tensor(uninitialized: [rows, w])
-        let po = out.mutablePointer(), py = vy.basePointer
-        Threading.parallelChunks(rows, costPerItem: 8 * w) { r in
-            for i in r { Kernels.gatedForward(w, py + 2 * w * i, py + 2 * w * i + w, po + w * i, fn) }
-        }
+        let vy = y.value, rows = vy.shape[0], py = vy.basePointer
+        let out = Kernels.gated(fused: vy, width: w, fn)
         guard Autograd.records(y) else { return Variable(out) }
         return Variable(out, parents: [y]) { g, _ in
             var dy = Tensor(uninitialized: vy.shape)
@@ -335,29 +328,6 @@ extension Ops {
         }
     }
 
-    /// x W^T + bias as a new tensor (W [out, in], through `packed` when given).
-    static func linearForward(_ x: Tensor, weight: Tensor, bias: Tensor?, packed: PackedMatrix?) -> Tensor {
-        let inF = weight.shape[1], outF = weight.shape[0]
-        if let bias { precondition(bias.count == outF, "linear: bias \(bias.shape) for \(outF) outputs") }
-        let rows = x.count / inF
-        var outShape = x.shape
-        outShape[outShape.count - 1] = outF
-        var y = Tensor(uninitialized: outShape)
-        let py = y.mutablePointer()
-        if let bias {
-            let pb = bias.basePointer
-            for r in 0..<rows { (py + r * outF).update(from: pb, count: outF) }
-        }
-        if let packed {
-            precondition(packed.rows == outF && packed.cols == inF, "linear: packed weight [\(packed.rows), \(packed.cols)] for \(weight.shape)")
-            packed.product(x: x.basePointer, m: rows, ldx: inF, y: py, ldy: outF, accumulate: bias != nil)
-        } else {
-            sgemm(transA: false, transB: true, m: rows, n: outF, k: inF, a: x.basePointer, lda: inF,
-                  b: weight.basePointer, ldb: inF, beta: bias == nil ? 0 : 1, c: py, ldc: outF)
-        }
-        return y
-    }
-
     /// Linear layer: x [..., In] times weight [Out, In] (PyTorch layout) plus bias [Out].
     /// `packed`, a packed copy of a frozen weight's value, computes the output and the
     /// gradient to x without OpenBLAS repacking the weight on every call. `recorded`, the
@@ -376,7 +346,7 @@ extension Ops {
                          "linear: recorded output \(recorded.shape) is not [\(rows), \(outF)]")
             y = recorded.reshaped(Array(x.shape.dropLast()) + [outF])
         } else {
-            y = linearForward(x.value, weight: weight.value, bias: bias?.value, packed: packed)
+            y = Kernels.linear(x.value, weight: weight.value, bias: bias?.value, packed: packed)
         }
         let inputs = bias.map { [x, weight, $0] } ?? [x, weight]
         guard Autograd.records(inputs) else { return Variable(y) }

@@ -2,11 +2,15 @@
 // for i < Dh/2, out[i] = x[i] cos - x[i + Dh/2] sin, out[i + Dh/2] = x[i + Dh/2] cos + x[i] sin,
 // with angle = position * invFreq[i].
 //
-// Dimension legend: x [B, H, T, Dh]; positions [B*T]; tables [P, Dh/2] with P = maxPositions.
+// One table and one rotation serve inference (in place on q/k rows of [N, H*Dh], KV cache)
+// and autodiff (x [B, H, T, Dh]), so both paths rotate by the same values, bit for bit.
+//
+// Dimension legend: x [B, H, T, Dh]; positions [B*T]; tables [P, Dh/2] with P = maxPositions;
+// N rows of an inference call.
 import Foundation
 
 /// How RoPE inverse frequencies are rescaled for long contexts.
-public enum RopeScaling: Sendable, Equatable {
+public enum RopeScaling: Sendable, Equatable, Codable {
     /// Plain RoPE.
     case none
     /// Linear position interpolation: positions divided by `factor` (same as invFreq / factor).
@@ -69,7 +73,56 @@ public struct RopeTable: Sendable {
     }
 }
 
+/// The RoPE table of one model, grown on demand: row p of every table it hands out is the
+/// same (it depends only on p), so a call reads the same values whatever its length.
+public final class RopeTableCache: @unchecked Sendable {
+    // @unchecked: `current` is read and replaced under `lock` only.
+    public let headDim: Int
+    public let theta: Double
+    public let scaling: RopeScaling
+    private let lock = NSLock()
+    private var current: RopeTable?
+
+    public init(headDim: Int, theta: Double, scaling: RopeScaling) {
+        self.headDim = headDim
+        self.theta = theta
+        self.scaling = scaling
+    }
+
+    /// A table with at least `positions` rows (capacity doubles, from 256).
+    public func table(positions: Int) -> RopeTable {
+        lock.withLock {
+            if let t = current, t.maxPositions >= positions { return t }
+            var size = Swift.max(256, current?.maxPositions ?? 0)
+            while size < positions { size *= 2 }
+            let t = RopeTable(headDim: headDim, theta: theta, maxPositions: size, scaling: scaling)
+            current = t
+            return t
+        }
+    }
+}
+
 extension Kernels {
+    /// Rotate-half of one head vector: dst[i] = x1 c - x2 s, dst[i + half] = x2 c + x1 s, with
+    /// s negated for the transposed rotation; `dst` may be `src`.
+    @inline(__always)
+    static func rotateHalf(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, cos c: UnsafePointer<Float>,
+                           sin s: UnsafePointer<Float>, half: Int, sign: Float) {
+        for i in 0..<half {
+            let ci = c[i], si = sign * s[i]
+            let x1 = src[i], x2 = src[i + half]
+            dst[i] = x1 * ci - x2 * si
+            dst[i + half] = x2 * ci + x1 * si
+        }
+    }
+
+    /// Checks that every position has a row in `table`.
+    private static func checkPositions(_ positions: [Int], _ table: RopeTable) {
+        for p in positions {
+            precondition(p >= 0 && p < table.maxPositions, "rope: position \(p) outside table of \(table.maxPositions)")
+        }
+    }
+
     /// Applies RoPE to x [B, H, T, Dh] with position ids [B*T]; `inverse` applies the
     /// transposed rotation (the backward pass).
     public static func rope(_ x: Tensor, table: RopeTable, positions: [Int], inverse: Bool = false) -> Tensor {
@@ -77,28 +130,34 @@ extension Kernels {
                      "rope: x must be [B, H, T, \(table.headDim)], got \(x.shape)")
         let b = x.shape[0], h = x.shape[1], t = x.shape[2], dh = x.shape[3], half = dh / 2
         precondition(positions.count == b * t, "rope: \(positions.count) positions for B*T = \(b * t)")
-        for p in positions {
-            precondition(p >= 0 && p < table.maxPositions, "rope: position \(p) outside table of \(table.maxPositions)")
-        }
+        checkPositions(positions, table)
         var out = Tensor(uninitialized: x.shape)
         let po = out.mutablePointer(), px = x.basePointer
         let sign: Float = inverse ? -1 : 1
         table.cos.withUnsafeBufferPointer { pc in table.sin.withUnsafeBufferPointer { ps in
-            positions.withUnsafeBufferPointer { pp in
-                for bi in 0..<b { for hi in 0..<h { for ti in 0..<t {
-                    let base = ((bi * h + hi) * t + ti) * dh
-                    let row = pp[bi * t + ti] * half
-                    let src = px + base, dst = po + base
-                    for i in 0..<half {
-                        let c = pc[row + i], s = sign * ps[row + i]
-                        let x1 = src[i], x2 = src[i + half]
-                        dst[i] = x1 * c - x2 * s
-                        dst[i + half] = x2 * c + x1 * s
-                    }
-                } } }
-            }
+            for bi in 0..<b { for hi in 0..<h { for ti in 0..<t {
+                let base = ((bi * h + hi) * t + ti) * dh, row = positions[bi * t + ti] * half
+                rotateHalf(px + base, po + base, cos: pc.baseAddress! + row, sin: ps.baseAddress! + row, half: half, sign: sign)
+            } } }
         } }
         return out
+    }
+
+    /// RoPE in place on `positions.count` rows of `heads` head vectors starting at `x`, rows
+    /// `rowStride` floats apart (the q or k columns of separate or fused q/k/v outputs).
+    public static func ropeInPlace(_ x: UnsafeMutablePointer<Float>, rowStride: Int, heads: Int, table: RopeTable,
+                                   positions: [Int]) {
+        let dh = table.headDim, half = dh / 2
+        checkPositions(positions, table)
+        table.cos.withUnsafeBufferPointer { pc in table.sin.withUnsafeBufferPointer { ps in
+            for (r, p) in positions.enumerated() {
+                let c = pc.baseAddress! + p * half, s = ps.baseAddress! + p * half
+                for h in 0..<heads {
+                    let v = x + r * rowStride + h * dh
+                    rotateHalf(v, v, cos: c, sin: s, half: half, sign: 1)
+                }
+            }
+        } }
     }
 }
 

@@ -80,6 +80,20 @@ extension Kernels {
         }
     }
 
+    /// Splits the columns of y [N, sum(widths)] into [N, w] tensors.
+    public static func splitColumns(_ y: Tensor, widths: [Int]) -> [Tensor] {
+        precondition(y.rank == 2 && widths.reduce(0, +) == y.shape[1], "splitColumns: \(y.shape) into widths \(widths)")
+        let n = y.shape[0], total = y.shape[1], py = y.basePointer
+        var start = 0
+        return widths.map { w in
+            defer { start += w }
+            var part = Tensor(uninitialized: [n, w])
+            let out = part.mutablePointer()
+            for r in 0..<n { (out + r * w).update(from: py + r * total + start, count: w) }
+            return part
+        }
+    }
+
     /// Rows `indices` of x [N, D] -> [M, D].
     public static func gatherRows(_ x: Tensor, indices: [Int]) -> Tensor {
         precondition(x.rank == 2, "gatherRows needs [N, D], got \(x.shape)")

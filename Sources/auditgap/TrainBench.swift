@@ -82,8 +82,8 @@ enum TrainBench {
         let rows = (0..<o.batch).map { _ in (0..<o.length).map { _ in rng.nextInt(below: c.vocabSize) } }
         let batch = TokenBatch(ids: rows)
         let targets = TransformerModel.nextTokenTargets(batch)
-        var options = DifferentiableOptions(training: true, seed: 4, checkpointing: o.checkpointing, keptBlocks: o.keptBlocks,
-                                            replayedBlocks: o.replayedBlocks)
+        var options = DifferentiableOptions(training: true, seed: 4)
+        let checkpointing = CheckpointPolicy(enabled: o.checkpointing, kept: o.keptBlocks, replayed: o.replayedBlocks)
         if o.fusedHead { options.lossTargets = targets }
         var losses: [Float] = []
         var cpu: [Double] = []
@@ -91,7 +91,7 @@ enum TrainBench {
             let start = DispatchTime.now().uptimeNanoseconds
             let cpuStart = cpuSeconds()
             defer { cpu.append(cpuSeconds() - cpuStart) }
-            let loss = try model.trainingBackward(batch, options: options) { out in
+            let loss = try model.trainingBackward(batch, options: options, checkpointing: checkpointing) { out in
                 if let loss = out.loss { return loss }
                 guard let logits = out.logits else { preconditionFailure("bench: no logits") }
                 return Ops.crossEntropy(logits: logits, targets: targets)

@@ -28,14 +28,14 @@ final class CompactDecodingTests: XCTestCase {
         var out: [Tensor] = []
         var r = model.run(ids: ids, mask: [Float](repeating: 1, count: b * prompt),
                           positions: (0..<b).flatMap { _ in Array(0..<prompt) }, batch: b, length: prompt, cache: cache,
-                          promptLength: prompt, interventions: [], capture: .none, logits: .last)
+                          promptLength: prompt, interventions: [], capture: .none, logits: .last).result
         for step in 0..<3 {
             guard let logits = r.logits else { return out }
             out.append(logits)
             ids = (0..<b).map { 4 + ($0 + step * 5) % (c.vocabSize - 4) }
             r = model.run(ids: ids, mask: [Float](repeating: 1, count: b), positions: [Int](repeating: prompt + step, count: b),
                           batch: b, length: 1, cache: cache, promptLength: prompt, interventions: [], capture: .none,
-                          logits: .last)
+                          logits: .last).result
         }
         return out
     }

@@ -27,7 +27,7 @@ final class InterventionTests: XCTestCase {
         for name in ["llama", "qwen2", "gemma2", "gpt2"] {
             let fx = try ArchFixture(name)
             let model = try fx.model()
-            let out = try model.forwardDifferentiable(fx.batch, options: DifferentiableOptions(hidden: .all, checkpointing: false))
+            let out = try model.forwardDifferentiable(fx.batch, options: DifferentiableOptions(hidden: .all))
             let logits = try XCTUnwrap(out.logits).value.reshaped([fx.batch.batch, fx.batch.length, -1])
             let d = maxAbsDiff(logits, try fx.expect("logits"), mask: fx.batch.mask)
             XCTAssertLessThanOrEqual(d, 1e-4, "\(name) autodiff-path logits max abs diff \(d)")
@@ -175,17 +175,16 @@ final class InterventionTests: XCTestCase {
             let model = try fx.model()
             let batch = fx.batch, t = batch.length, d = model.config.hiddenSize, layers = model.config.numLayers
             let rows = [t - 1, 2 * t - 2, t - 3]
-            XCTAssertEqual(model.keptQueries(firstBlock: 0, batch: batch,
+            XCTAssertEqual(model.keptQueries(firstBlock: 0, length: batch.length,
                                              options: DifferentiableOptions(logits: .rows(rows))), t - 3)
-            XCTAssertNil(model.keptQueries(firstBlock: 0, batch: batch,
+            XCTAssertNil(model.keptQueries(firstBlock: 0, length: batch.length,
                                            options: DifferentiableOptions(hidden: .indices([layers]), logits: .rows(rows))))
             var rng = SplitMix64(seed: 9)
             let deltaT = Tensor(shape: [d]) { p in for i in 0..<d { p[i] = 0.2 * rng.nextGaussian() } }
             func run(_ hidden: HiddenCapture) throws -> (Tensor, Tensor) {
                 let delta = Variable(deltaT, requiresGrad: true)
                 let out = try model.forwardDifferentiable(batch, options: DifferentiableOptions(
-                    hidden: hidden, logits: .rows(rows), interventions: [DeltaIntervention(layer: .mid, delta: delta)],
-                    checkpointing: false))
+                    hidden: hidden, logits: .rows(rows), interventions: [Intervention(layer: .mid, delta: delta)]))
                 let logits = try XCTUnwrap(out.logits)
                 Ops.crossEntropy(logits: logits, targets: [3, 7, 11]).backward()
                 return (logits.value, try XCTUnwrap(delta.grad))

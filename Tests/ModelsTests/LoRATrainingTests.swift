@@ -29,7 +29,7 @@ final class LoRATrainingTests: XCTestCase {
             XCTAssertEqual(model.adapters.count, 21)
             XCTAssertEqual(model.adapters.values.first?.scale, 2)
             let batch = lora.batch
-            let loss = try model.trainingBackward(batch, options: DifferentiableOptions(checkpointing: checkpointing),
+            let loss = try model.trainingBackward(batch, checkpointing: CheckpointPolicy(enabled: checkpointing),
                                                   loss: lmLoss(batch))
             let expectedLoss = Float((lora.cases["loss"] as? NSNumber)?.doubleValue ?? 0)
             XCTAssertEqual(loss, expectedLoss, accuracy: 1e-4, "LoRA loss (checkpointing \(checkpointing))")
@@ -60,13 +60,13 @@ final class LoRATrainingTests: XCTestCase {
             model.setTrainable()
             let batch = fx.batch
             let targets = TransformerModel.nextTokenTargets(batch)
-            let opts = DifferentiableOptions(hidden: .indices([1, 2]), checkpointing: checkpointing, keptBlocks: kept,
-                                             replayedBlocks: replayed)
+            let opts = DifferentiableOptions(hidden: .indices([1, 2]))
+            let policy = CheckpointPolicy(enabled: checkpointing, kept: kept, replayed: replayed)
             let replays = ProductTape.replayedCount.load(ordering: .relaxed)
             defer {  // q, k, v, o, gate, up, down of each replayed block (trainable weights run one by one)
                 XCTAssertEqual(ProductTape.replayedCount.load(ordering: .relaxed) - replays, 7 * replayed, "replayed outputs")
             }
-            losses.append(try model.trainingBackward(batch, options: opts) { out in
+            losses.append(try model.trainingBackward(batch, options: opts, checkpointing: policy) { out in
                 // LM loss plus a term on intermediate hidden states (as the dissociation loss has).
                 Ops.add(Ops.crossEntropy(logits: out.logits!, targets: targets),
                         Ops.scale(Ops.mean(Ops.square(Ops.add(out.hidden[1]!, out.hidden[2]!))), by: 0.01))
@@ -103,9 +103,10 @@ final class LoRATrainingTests: XCTestCase {
                 let b = model.adapters[name]!.b
                 b.value = Tensor.randomNormal(shape: b.shape, std: 0.05, rng: &rng)
             }
-            let opts = DifferentiableOptions(training: true, seed: 3, checkpointing: true, replayedBlocks: replayed)
+            let opts = DifferentiableOptions(training: true, seed: 3)
             let replays = ProductTape.replayedCount.load(ordering: .relaxed)
-            _ = try model.trainingBackward(fx.batch, options: opts, loss: lmLoss(fx.batch))
+            _ = try model.trainingBackward(fx.batch, options: opts, checkpointing: .blocks(kept: 0, replayed: replayed),
+                                           loss: lmLoss(fx.batch))
             // Frozen q/k/v and gate/up run fused and carry adapters; o and down are replayed.
             XCTAssertEqual(ProductTape.replayedCount.load(ordering: .relaxed) - replays, 2 * replayed)
             grads.append(model.loraParameters.mapValues { $0.grad?.scalars ?? [] })

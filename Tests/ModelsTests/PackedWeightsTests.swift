@@ -24,7 +24,7 @@ final class PackedWeightsTests: XCTestCase {
                 let delta = Variable(deltaT, requiresGrad: true)
                 let out = try model.forwardDifferentiable(batch, options: DifferentiableOptions(
                     logits: .rows([batch.length - 1, 2 * batch.length - 2]),
-                    interventions: [DeltaIntervention(layer: .mid, delta: delta)], checkpointing: false))
+                    interventions: [Intervention(layer: .mid, delta: delta)]))
                 let logits = try XCTUnwrap(out.logits)
                 Ops.crossEntropy(logits: logits, targets: [3, 7]).backward()
                 let full = try model.forward(batch, options: ForwardOptions(hidden: .all, logits: .all))

@@ -54,7 +54,7 @@ final class GradientTests: XCTestCase {
         let w = 13
         let fused = randomTensor([3, 2 * w], &rng, low: -3, high: 3)
         let seed = randomTensor([3, w], &rng, low: -1, high: 1)
-        for fn in [Ops.GateFunction.silu, .geluTanh] {
+        for fn in Activation.allCases {
             checkGradients("gated fused \(fn)", [fused]) { Ops.gated(fused: $0[0], width: w, fn) }
             let a = Variable(fused, requiresGrad: true)
             let ya = Ops.gated(fused: a, width: w, fn)

@@ -54,7 +54,7 @@ public struct DissociationConfig: Sendable, Equatable, TrainingSettings {
     /// With checkpointing, the last `keptBlocks` blocks are not recomputed.
     public var keptBlocks = 0
     /// With checkpointing, the last `replayedBlocks` recomputed blocks reuse their recorded
-    /// linear outputs (`DifferentiableOptions.replayedBlocks`).
+    /// linear outputs (`CheckpointPolicy.blocks`).
     public var replayedBlocks = 0
 
     public init() {}
@@ -174,12 +174,12 @@ public final class DissociationTrainer {
         var featureValue = Tensor(zeros: [0])
         let options = DifferentiableOptions(hidden: .indices(Set(1...layers)),
                                             logits: batch.lossRows.isEmpty ? .none : .rows(batch.lossRows),
-                                            training: true, seed: config.seed &+ UInt64(step &* 1000 &+ microBatch),
-                                            checkpointing: config.checkpointing, keptBlocks: config.keptBlocks,
-                                            replayedBlocks: config.replayedBlocks)
+                                            training: true, seed: config.seed &+ UInt64(step &* 1000 &+ microBatch))
+        let checkpointing = CheckpointPolicy(enabled: config.checkpointing, kept: config.keptBlocks,
+                                             replayed: config.replayedBlocks)
         // Phases 1 and 2: phi frozen, gradients reach theta only.
         Self.setTrainable(monitor, false)
-        _ = try model.trainingBackward(tokens, options: options) { out in
+        _ = try model.trainingBackward(tokens, options: options, checkpointing: checkpointing) { out in
             let feats = Self.probeFeatures(hidden: out.hidden, batch: tokens)
             featureValue = feats.value
             let g = monitor.logits(features: feats)
@@ -307,7 +307,7 @@ public final class DissociationTrainer {
             let layers = model.config.numLayers
             let logits: Variable = try Autograd.withNoGrad {
                 let out = try model.forwardDifferentiable(batch, options: DifferentiableOptions(
-                    hidden: .indices(Set(1...layers)), logits: .none, checkpointing: false))
+                    hidden: .indices(Set(1...layers)), logits: .none))
                 return monitor.logits(features: Self.probeFeatures(hidden: out.hidden, batch: batch))
             }
             out += logits.value.scalars.map { 1 / (1 + Foundation.exp(-$0)) }

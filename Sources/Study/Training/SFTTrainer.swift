@@ -31,7 +31,7 @@ public struct SFTConfig: Sendable, Equatable, TrainingSettings {
     /// With checkpointing, the last `keptBlocks` blocks are not recomputed.
     public var keptBlocks = 0
     /// With checkpointing, the last `replayedBlocks` recomputed blocks reuse their recorded
-    /// linear outputs (`DifferentiableOptions.replayedBlocks`).
+    /// linear outputs (`CheckpointPolicy.blocks`).
     public var replayedBlocks = 0
 
     public init() {}
@@ -156,12 +156,12 @@ public final class SFTTrainer {
             guard !batch.lossRows.isEmpty else { continue }
             let weight = Float(batch.lossRows.count) / Float(batchTokens)
             var options = DifferentiableOptions(logits: .rows(batch.lossRows), training: true,
-                                                seed: config.seed &+ UInt64(step &* 1000 &+ k),
-                                                checkpointing: config.checkpointing, keptBlocks: config.keptBlocks,
-                                                replayedBlocks: config.replayedBlocks)
+                                                seed: config.seed &+ UInt64(step &* 1000 &+ k))
             // The head and the loss a chunk of rows at a time: no [R, V] logits are stored.
             options.lossTargets = batch.lossTargets
-            let l = try model.trainingBackward(batch.tokens, options: options) { out in
+            let checkpointing = CheckpointPolicy(enabled: config.checkpointing, kept: config.keptBlocks,
+                                                 replayed: config.replayedBlocks)
+            let l = try model.trainingBackward(batch.tokens, options: options, checkpointing: checkpointing) { out in
                 guard let nll = out.loss else { preconditionFailure("SFT: no loss") }
                 guard nll.item.isFinite else {
                     throw StudyError.trainingDiverged(step: step, microBatch: k, term: "nll", value: nll.item)
