@@ -36,7 +36,7 @@ let kernelDefines: [SwiftSetting] = vectorLevel == .avx512 ? [.define("AUDITGAP_
 
 // auditgap: a declarative experiment-pipeline runner for representation-level safety audits.
 // Layering (see docs and ../shared/DESIGN.md section 1):
-//   CBLAS, CYAML, CZlib -> Numerics -> Models <- Tokenizers;  Pipeline -> CYAML;
+//   CBLAS, CYAML, CZlib -> Numerics -> Models <- Tokenizers;  Pipeline -> CYAML, CCrypto;
 //   Study -> Models, Pipeline;  auditgap -> all.
 let package = Package(
     name: "auditgap",
@@ -51,6 +51,9 @@ let package = Package(
                        providers: [.apt(["libyaml-dev"])]),
         .systemLibrary(name: "CZlib", path: "Sources/CZlib", pkgConfig: "zlib",
                        providers: [.apt(["zlib1g-dev"])]),
+        // OpenSSL's libcrypto: SHA-256 of file inputs, artifacts and cache keys.
+        .systemLibrary(name: "CCrypto", path: "Sources/CCrypto", pkgConfig: "libcrypto",
+                       providers: [.apt(["libssl-dev"])]),
         // The numeric targets are optimised in debug builds too: their SIMD8 kernels run
         // about a hundred times slower unoptimised, which made the test suite take minutes.
         .target(name: "Numerics", dependencies: ["CBLAS"],
@@ -60,7 +63,7 @@ let package = Package(
         .target(name: "Models", dependencies: ["Numerics", "Tokenizers"],
                 swiftSettings: [.unsafeFlags(["-O"] + cpuFlags, .when(configuration: .debug)),
                                 .unsafeFlags(cpuFlags, .when(configuration: .release))]),
-        .target(name: "Pipeline", dependencies: ["CYAML"], swiftSettings: [.unsafeFlags(cpuFlags)]),
+        .target(name: "Pipeline", dependencies: ["CYAML", "CCrypto"], swiftSettings: [.unsafeFlags(cpuFlags)]),
         .target(name: "Study", dependencies: ["Models", "Pipeline", "CZlib"], swiftSettings: [.unsafeFlags(cpuFlags)]),
         .executableTarget(name: "auditgap", dependencies: ["Numerics", "Tokenizers", "Models", "Pipeline", "Study", "CBLAS"],
                           swiftSettings: [.unsafeFlags(cpuFlags)]),

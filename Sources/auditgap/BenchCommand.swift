@@ -4,7 +4,7 @@ import Foundation
 import Numerics
 
 enum BenchCommand {
-    static let usage = "auditgap bench [matmul|forward|train|lora|pgd|generate|pipeline] [--json]"
+    static let usage = "auditgap bench [matmul|forward|train|lora|pgd|generate|pipeline|hash] [--json]"
 
     static func run(_ argv: [String]) throws -> Int32 {
         // Benchmarks with options of their own parse their arguments themselves.
@@ -14,6 +14,7 @@ enum BenchCommand {
         case "train": return try TrainBench.run(Array(argv.dropFirst()), lora: false)
         case "lora": return try TrainBench.run(Array(argv.dropFirst()), lora: true)
         case "pgd": return try PGDBench.run(Array(argv.dropFirst()))
+        case "hash": return try HashBench.run(Array(argv.dropFirst()))
         default: break
         }
         let args = try Arguments(argv, valued: ["--repeats"], knownFlags: ["--json"])
@@ -22,7 +23,7 @@ enum BenchCommand {
         case "matmul":
             return MatmulBench.run(json: args.flag("--json"), repeats: try args.int("--repeats") ?? 5)
         default:
-            throw UsageError("unknown benchmark '\(which)'; available: matmul, forward, generate, train, lora, pgd, pipeline. Usage: \(usage)")
+            throw UsageError("unknown benchmark '\(which)'; available: matmul, forward, generate, train, lora, pgd, pipeline, hash. Usage: \(usage)")
         }
     }
 }
