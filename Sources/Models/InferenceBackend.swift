@@ -38,7 +38,7 @@ final class InferenceBackend: ForwardBackend {
 
     func linear(_ x: Tensor, _ module: String) -> Tensor {
         let name = module + ".weight"
-        var y = model.decodingLinear(x, weight: model.tensor(name), bias: model.optionalTensor(module + ".bias"), key: name,
+        var y = model.inferenceLinear(x, weight: model.tensor(name), bias: model.optionalTensor(module + ".bias"), key: name,
                                      frozen: model.isFrozen(name) && model.isFrozen(module + ".bias"))
         addLoRA(&y, x, module)
         return y
@@ -53,7 +53,7 @@ final class InferenceBackend: ForwardBackend {
 
     /// x times the fused weight of `modules` (all their output columns side by side).
     private func fusedLinear(_ x: Tensor, _ fused: FusedProjection, _ modules: [String]) -> Tensor {
-        model.decodingLinear(x, weight: fused.weight, bias: fused.bias, key: modules.joined(separator: "|"), frozen: true)
+        model.inferenceLinear(x, weight: fused.weight, bias: fused.bias, key: modules.joined(separator: "|"), frozen: true)
     }
 
     func projections(_ x: Tensor, _ modules: [String]) -> [Tensor] {
@@ -74,8 +74,8 @@ final class InferenceBackend: ForwardBackend {
             return Kernels.add(residual, linear(x, module))
         }
         let frozen = model.isFrozen(name) && model.isFrozen(module + ".bias")
-        var y = Kernels.linear(x, weight: w, bias: model.optionalTensor(module + ".bias"), accumulateOnto: residual,
-                                packed: frozen ? model.packedWeight(name, w, rows: n) : nil)
+        var y = model.inferenceLinear(x, weight: w, bias: model.optionalTensor(module + ".bias"), key: name, frozen: frozen,
+                                      accumulateOnto: residual)
         addLoRA(&y, x, module)
         return y
     }

@@ -56,6 +56,25 @@ public final class LoRAAdapter {
     }
 }
 
+extension LoRAAdapter {
+    /// weight + scale * B A: the adapter folded into its base weight [Out, In].
+    public func merged(into weight: Tensor) -> Tensor {
+        var merged = weight
+        let outDim = merged.shape[0], inDim = merged.shape[1], r = a.shape[0]
+        precondition(b.shape == [outDim, r] && a.shape == [r, inDim], "LoRA \(module): A \(a.shape), B \(b.shape) for \(weight.shape)")
+        b.value.withUnsafeBufferPointer { pb in
+            a.value.withUnsafeBufferPointer { pa in
+                merged.withUnsafeMutableBufferPointer { pw in
+                    sgemm(transA: false, transB: false, m: outDim, n: inDim, k: r, alpha: scale,
+                          a: pb.baseAddress!, lda: r, b: pa.baseAddress!, ldb: inDim, beta: 1,
+                          c: pw.baseAddress!, ldc: inDim)
+                }
+            }
+        }
+        return merged
+    }
+}
+
 extension TransformerModel {
     /// Wraps every linear module whose last path component is in `config.targetModules`;
     /// freezes all base parameters. Returns the adapters (also in `adapters`).
@@ -112,9 +131,7 @@ extension TransformerModel {
     public func setTrainable(_ predicate: (String) -> Bool = { _ in true }) {
         for (name, v) in parameters { v.requiresGrad = predicate(name) }
         // Trainable weights are updated in place: cached copies would go stale.
-        fusedCache.removeAll()
-        compactCache.removeAll()
-        packedCache.removeAll()
+        derived.removeAll()
     }
 
     /// Parameters (base and LoRA) that currently require gradients, sorted by path.
@@ -128,18 +145,7 @@ extension TransformerModel {
     public func mergeLoRA() {
         for (m, ad) in adapters {
             let w = parameter(m + ".weight")
-            var merged = w.value
-            let outDim = merged.shape[0], inDim = merged.shape[1], r = ad.a.shape[0]
-            ad.b.value.withUnsafeBufferPointer { pb in
-                ad.a.value.withUnsafeBufferPointer { pa in
-                    merged.withUnsafeMutableBufferPointer { pw in
-                        sgemm(transA: false, transB: false, m: outDim, n: inDim, k: r, alpha: ad.scale,
-                              a: pb.baseAddress!, lda: r, b: pa.baseAddress!, ldb: inDim, beta: 1,
-                              c: pw.baseAddress!, ldc: inDim)
-                    }
-                }
-            }
-            w.value = merged
+            w.value = ad.merged(into: w.value)
         }
         adapters = [:]
         loraConfig = nil

@@ -58,18 +58,7 @@ extension TransformerModel {
     public func hfWeights() -> [String: Tensor] {
         var w = weights
         for (m, ad) in adapters {
-            guard var merged = w[m + ".weight"] else { continue }
-            let outDim = merged.shape[0], inDim = merged.shape[1], r = ad.a.shape[0]
-            ad.b.value.withUnsafeBufferPointer { pb in
-                ad.a.value.withUnsafeBufferPointer { pa in
-                    merged.withUnsafeMutableBufferPointer { pw in
-                        sgemm(transA: false, transB: false, m: outDim, n: inDim, k: r, alpha: ad.scale,
-                              a: pb.baseAddress!, lda: r, b: pa.baseAddress!, ldb: inDim, beta: 1,
-                              c: pw.baseAddress!, ldc: inDim)
-                    }
-                }
-            }
-            w[m + ".weight"] = merged
+            if let base = w[m + ".weight"] { w[m + ".weight"] = ad.merged(into: base) }
         }
         if config.architecture == .gpt2 { w = GPT2.hfWeights(w, config: config) }
         return w

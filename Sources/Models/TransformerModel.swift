@@ -28,12 +28,8 @@ public final class TransformerModel: @unchecked Sendable {
     public var weights: [String: Tensor] { parameters.mapValues(\.value) }
     /// RoPE tables of the inference and the differentiable forward (nil for GPT-2).
     let rope: RopeTableCache?
-    /// Fused q/k/v and gate/up weights of the inference path.
-    let fusedCache = FusedProjectionCache()
-    /// bf16 copies of frozen weights for decoding steps (CompactWeights.swift).
-    let compactCache = CompactWeightCache()
-    /// Frozen weights packed for the PackedMatrix GEMM kernel (PackedWeights.swift).
-    let packedCache = PackedWeightCache()
+    /// Fused, packed and compact copies of frozen weights (DerivedWeights.swift).
+    let derived = DerivedWeights()
 
     /// Builds a model from a config and weights keyed by Hugging Face names; checks that every
     /// weight the architecture needs is present with the right shape.

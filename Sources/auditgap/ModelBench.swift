@@ -21,7 +21,7 @@ enum ModelBench {
 
     /// A SmolLM2-shaped model with seeded uniform random weights (std about 0.02), rounded to
     /// bfloat16 values like the bf16 checkpoint SmolLM2-135M-Instruct is published as (loaded
-    /// as float32; decoding then reads the lossless bf16 copies, CompactWeights.swift).
+    /// as float32; decoding then reads the lossless bf16 copies, DerivedWeights.swift).
     static func randomModel(config c: ModelConfig, seed: UInt64 = 0) throws -> TransformerModel {
         var rng = SplitMix64(seed: seed)
         func rand(_ shape: [Int], ones: Bool = false) -> Tensor {

@@ -2,7 +2,7 @@ import XCTest
 @testable import Models
 import Numerics
 
-/// Decoding steps read bf16-exact frozen weights from compact copies (CompactWeights.swift):
+/// Decoding steps read bf16-exact frozen weights from compact copies (DerivedWeights.swift):
 /// their logits must match the float32 path.
 final class CompactDecodingTests: XCTestCase {
     override func tearDown() {
@@ -47,7 +47,7 @@ final class CompactDecodingTests: XCTestCase {
             TransformerModel.compactDecoding = true
             let model = try bf16Model(name)
             let compact = stepLogits(model, batch: b)
-            XCTAssertGreaterThan(model.compactCache.compactCount, 0, "\(name): compact copies were used")
+            XCTAssertGreaterThan(model.derived.count(.compact), 0, "\(name): compact copies were used")
             XCTAssertEqual(compact.count, reference.count)
             for (i, (a, e)) in zip(compact, reference).enumerated() {
                 let diff = zip(a.scalars, e.scalars).map { abs($0 - $1) }.max() ?? .infinity
@@ -64,10 +64,10 @@ final class CompactDecodingTests: XCTestCase {
         let fx = try ArchFixture("llama")
         let model = try fx.model()  // float32 random weights: not bf16-exact
         _ = stepLogits(model, batch: 1)
-        XCTAssertEqual(model.compactCache.compactCount, 0)
+        XCTAssertEqual(model.derived.count(.compact), 0)
         let bf16 = try bf16Model("llama")
         bf16.setTrainable()
         _ = stepLogits(bf16, batch: 1)
-        XCTAssertEqual(bf16.compactCache.compactCount, 0, "trainable weights change in place: no copies")
+        XCTAssertEqual(bf16.derived.count(.compact), 0, "trainable weights change in place: no copies")
     }
 }

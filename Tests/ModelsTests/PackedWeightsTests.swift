@@ -2,7 +2,7 @@ import XCTest
 @testable import Models
 import Numerics
 
-/// Frozen weights run on packed copies (PackedWeights.swift): results must match sgemm,
+/// Frozen weights run on packed copies (DerivedWeights.swift): results must match sgemm,
 /// copies must follow replaced or unfrozen weights, and the budget must hold.
 final class PackedWeightsTests: XCTestCase {
     override func tearDown() {
@@ -30,7 +30,7 @@ final class PackedWeightsTests: XCTestCase {
                 let full = try model.forward(batch, options: ForwardOptions(hidden: .all, logits: .all))
                 let hidden = (0...model.config.numLayers).compactMap { full.hidden[$0] }
                 return (logits.value, try XCTUnwrap(delta.grad), hidden, try XCTUnwrap(full.logits),
-                        model.packedCache.packedCount)
+                        model.derived.count(.packed))
             }
             let plain = try run(budget: 0), packed = try run(budget: 2048 << 20)
             XCTAssertEqual(plain.packed, 0)
@@ -70,7 +70,7 @@ final class PackedWeightsTests: XCTestCase {
         let doubled = model.tensor(name).scalars
         XCTAssertEqual(y[0], (0..<second.cols).map { doubled[$0] }.reduce(0, +), accuracy: 1e-4)
         model.setTrainable { $0 == name }
-        XCTAssertEqual(model.packedCache.packedCount, 0, "unfreezing drops the copies")
+        XCTAssertEqual(model.derived.count(.packed), 0, "unfreezing drops the copies")
         XCTAssertNil(model.packedParameter(name, input: input), "trainable weights are not packed")
         model.freezeAll()
         TransformerModel.packedWeightBudget = PackedMatrix.liveBytes + 1024
