@@ -28,6 +28,8 @@ public enum PipelineError: Error, CustomStringConvertible, Sendable {
     case spec(SpecErrorKind, SourceLocation, key: String, message: String)
     /// A file or store operation failed.
     case io(path: String, message: String)
+    /// Malformed JSON at a file position.
+    case json(SourceLocation, message: String)
     /// A stage instance failed; `log` is the path of its kept log.
     case stageFailed(instance: String, message: String, log: String?)
     /// A stage read a parameter or input it does not have, or of the wrong type.
@@ -45,6 +47,8 @@ public enum PipelineError: Error, CustomStringConvertible, Sendable {
             return key.isEmpty ? "\(loc): \(message)" : "\(loc): \(key): \(message)"
         case let .io(path, message):
             return "\(path): \(message)"
+        case let .json(loc, message):
+            return "\(loc): invalid JSON: \(message)"
         case let .stageFailed(instance, message, log):
             return "stage \(instance) failed: \(message)" + (log.map { " (log: \($0))" } ?? "")
         case let .stageInput(instance, name, message):

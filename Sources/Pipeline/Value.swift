@@ -1,4 +1,5 @@
-// A JSON-like value for params and records, with a canonical encoding and a small fast parser.
+// The one JSON value of the project (params, records, lineage, data rows, probe files), with
+// its canonical encoding (what cache keys hash); JSONReader parses it.
 import Foundation
 
 /// A parameter or record value: what YAML scalars, lists and maps resolve to.
@@ -21,6 +22,18 @@ public enum Value: Sendable, Hashable, CustomStringConvertible {
         case .string: return "string"
         case .list: return "list"
         case .map: return "map"
+        }
+    }
+
+    /// The JSON name of the value's type (integers and other numbers are both "number").
+    public var jsonTypeName: String {
+        switch self {
+        case .null: return "null"
+        case .bool: return "boolean"
+        case .int, .double: return "number"
+        case .string: return "string"
+        case .list: return "array"
+        case .map: return "object"
         }
     }
 
@@ -74,6 +87,40 @@ public enum Value: Sendable, Hashable, CustomStringConvertible {
     public var boolValue: Bool? { if case let .bool(b) = self { return b }; return nil }
     public var listValue: [Value]? { if case let .list(l) = self { return l }; return nil }
     public var mapValue: [String: Value]? { if case let .map(m) = self { return m }; return nil }
+
+    /// The value at a dotted path (`a.b`, `list.0`), or nil when any step is missing; a key
+    /// that itself contains dots is found directly.
+    public func value(at path: String) -> Value? {
+        if case let .map(m) = self, let direct = m[path] { return direct }
+        var current = self
+        for part in path.split(separator: ".", omittingEmptySubsequences: false) {
+            switch current {
+            case let .map(m):
+                guard let next = m[String(part)] else { return nil }
+                current = next
+            case let .list(l):
+                guard let i = Int(part), l.indices.contains(i) else { return nil }
+                current = l[i]
+            default:
+                return nil
+            }
+        }
+        return current
+    }
+
+    /// The value as text: strings as-is, numbers and booleans printed (integral numbers
+    /// without a fraction); nil for null, lists and maps.
+    public var scalarText: String? {
+        switch self {
+        case let .string(s): return s
+        case let .bool(b): return b ? "true" : "false"
+        case let .int(i): return String(i)
+        case let .double(d):
+            if d == d.rounded(), abs(d) < 1e15 { return String(Int64(d)) }
+            return String(d)
+        default: return nil
+        }
+    }
 
     private func write(to out: inout [UInt8], pretty: Bool, indent: Int) {
         func newline(_ level: Int) {
@@ -136,14 +183,14 @@ private func posixRead(_ fd: Int32, _ buf: UnsafeMutableRawPointer, _ n: Int) ->
 
 /// A small JSON parser over bytes (records are read on every `status`, so it avoids Foundation).
 public enum JSON {
-    /// Parses a JSON document.
-    public static func parse(_ bytes: [UInt8]) throws -> Value {
-        var p = JSONParser(bytes: bytes)
-        p.skipSpace()
-        let v = try p.value()
-        p.skipSpace()
-        guard p.i == bytes.count else { throw p.fail("trailing characters") }
-        return v
+    /// Parses a JSON document (`file` names it in errors).
+    public static func parse(_ bytes: [UInt8], file: String = "<json>") throws -> Value {
+        try JSONReader.parse(bytes, file: file).value
+    }
+
+    /// Parses a JSON document from data.
+    public static func parse(_ data: Data, file: String = "<json>") throws -> Value {
+        try JSONReader.parse([UInt8](data), file: file).value
     }
 
     /// The bytes of a file, read with one open/fstat/read.
@@ -169,132 +216,22 @@ public enum JSON {
         guard let bytes = readBytes(path) else {
             throw PipelineError.io(path: path, message: "cannot read")
         }
-        do { return try parse(bytes) } catch let PipelineError.io(_, message) {
-            throw PipelineError.io(path: path, message: message)
-        }
+        return try parse(bytes, file: path)
     }
 }
 
-private struct JSONParser {
-    let bytes: [UInt8]
-    var i = 0
-
-    init(bytes: [UInt8]) { self.bytes = bytes }
-
-    func fail(_ message: String) -> PipelineError {
-        .io(path: "<json>", message: "invalid JSON at byte \(i): \(message)")
-    }
-
-    mutating func skipSpace() {
-        while i < bytes.count, bytes[i] == 0x20 || bytes[i] == 0x0a || bytes[i] == 0x0d || bytes[i] == 0x09 { i += 1 }
-    }
-
-    mutating func value() throws -> Value {
-        guard i < bytes.count else { throw fail("unexpected end") }
-        switch bytes[i] {
-        case UInt8(ascii: "{"):
-            i += 1
-            var m: [String: Value] = [:]
-            skipSpace()
-            if i < bytes.count, bytes[i] == UInt8(ascii: "}") { i += 1; return .map(m) }
-            while true {
-                skipSpace()
-                guard i < bytes.count, bytes[i] == UInt8(ascii: "\"") else { throw fail("expected a key") }
-                let k = try string()
-                skipSpace()
-                guard i < bytes.count, bytes[i] == UInt8(ascii: ":") else { throw fail("expected ':'") }
-                i += 1
-                skipSpace()
-                m[k] = try value()
-                skipSpace()
-                guard i < bytes.count else { throw fail("unexpected end") }
-                if bytes[i] == UInt8(ascii: ",") { i += 1; continue }
-                if bytes[i] == UInt8(ascii: "}") { i += 1; return .map(m) }
-                throw fail("expected ',' or '}'")
-            }
-        case UInt8(ascii: "["):
-            i += 1
-            var l: [Value] = []
-            skipSpace()
-            if i < bytes.count, bytes[i] == UInt8(ascii: "]") { i += 1; return .list(l) }
-            while true {
-                skipSpace()
-                l.append(try value())
-                skipSpace()
-                guard i < bytes.count else { throw fail("unexpected end") }
-                if bytes[i] == UInt8(ascii: ",") { i += 1; continue }
-                if bytes[i] == UInt8(ascii: "]") { i += 1; return .list(l) }
-                throw fail("expected ',' or ']'")
-            }
-        case UInt8(ascii: "\""):
-            return .string(try string())
-        case UInt8(ascii: "t"):
-            try literal("true"); return .bool(true)
-        case UInt8(ascii: "f"):
-            try literal("false"); return .bool(false)
-        case UInt8(ascii: "n"):
-            try literal("null"); return .null
-        default:
-            return try number()
+extension Value: Encodable {
+    /// Encodes the value for JSONEncoder (artifact files written through Codable).
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.singleValueContainer()
+        switch self {
+        case .null: try c.encodeNil()
+        case let .bool(b): try c.encode(b)
+        case let .int(i): try c.encode(i)
+        case let .double(d): try c.encode(d)
+        case let .string(s): try c.encode(s)
+        case let .list(l): try c.encode(l)
+        case let .map(m): try c.encode(m)
         }
-    }
-
-    mutating func literal(_ word: String) throws {
-        let w = Array(word.utf8)
-        guard i + w.count <= bytes.count, Array(bytes[i..<(i + w.count)]) == w else { throw fail("unexpected token") }
-        i += w.count
-    }
-
-    mutating func number() throws -> Value {
-        let start = i
-        var isFloat = false
-        while i < bytes.count {
-            let c = bytes[i]
-            if (c >= 0x30 && c <= 0x39) || c == UInt8(ascii: "-") || c == UInt8(ascii: "+") { i += 1; continue }
-            if c == UInt8(ascii: ".") || c == UInt8(ascii: "e") || c == UInt8(ascii: "E") { isFloat = true; i += 1; continue }
-            break
-        }
-        let text = String(decoding: bytes[start..<i], as: UTF8.self)
-        if !isFloat, let v = Int(text) { return .int(v) }
-        guard let d = Double(text) else { throw fail("invalid number '\(text)'") }
-        return .double(d)
-    }
-
-    mutating func string() throws -> String {
-        i += 1
-        var out = [UInt8]()
-        while i < bytes.count {
-            let c = bytes[i]
-            if c == UInt8(ascii: "\"") { i += 1; return String(decoding: out, as: UTF8.self) }
-            if c == UInt8(ascii: "\\") {
-                i += 1
-                guard i < bytes.count else { break }
-                let e = bytes[i]
-                switch e {
-                case UInt8(ascii: "n"): out.append(0x0a)
-                case UInt8(ascii: "t"): out.append(0x09)
-                case UInt8(ascii: "r"): out.append(0x0d)
-                case UInt8(ascii: "b"): out.append(0x08)
-                case UInt8(ascii: "f"): out.append(0x0c)
-                case UInt8(ascii: "u"):
-                    guard i + 4 < bytes.count, var code = UInt32(String(decoding: bytes[(i + 1)...(i + 4)], as: UTF8.self), radix: 16) else {
-                        throw fail("bad \\u escape")
-                    }
-                    i += 4
-                    if code >= 0xD800 && code < 0xDC00, i + 6 < bytes.count, bytes[i + 1] == UInt8(ascii: "\\"),
-                       let low = UInt32(String(decoding: bytes[(i + 3)...(i + 6)], as: UTF8.self), radix: 16) {
-                        code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00)
-                        i += 6
-                    }
-                    out += Array(String(Character(Unicode.Scalar(code) ?? "?")).utf8)
-                default: out.append(e)
-                }
-                i += 1
-                continue
-            }
-            out.append(c)
-            i += 1
-        }
-        throw fail("unterminated string")
     }
 }

@@ -1,5 +1,6 @@
 // StudyError: the one typed error of the Study module (data loading, judges, metrics, reports).
 import Foundation
+import Pipeline
 
 /// Where in an input file something happened (1-based line; 0 when not line-oriented).
 public struct SourceLocation: Sendable, Hashable, Codable, CustomStringConvertible {
@@ -74,6 +75,18 @@ public enum StudyError: Error, Sendable, Equatable, CustomStringConvertible {
         case let .trainingDiverged(step, microBatch, term, value):
             return "training diverged at step \(step) (micro-batch \(microBatch)): loss term '\(term)' is \(value); "
                 + "lower the learning rate or the term's weight; nothing was published"
+        }
+    }
+}
+
+extension StudyError {
+    /// Runs a JSON read, reporting malformed JSON as `malformed` at its file and line (the
+    /// column in the reason) and an unreadable file as `unreadable`.
+    static func readingJSON<T>(_ body: () throws -> T) throws -> T {
+        do { return try body() } catch let PipelineError.json(loc, message) {
+            throw StudyError.malformed(SourceLocation(file: loc.file, line: loc.line), reason: "\(message) (column \(loc.column))")
+        } catch let PipelineError.io(path, message) {
+            throw StudyError.unreadable(file: path, reason: message)
         }
     }
 }

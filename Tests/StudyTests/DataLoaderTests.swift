@@ -1,4 +1,5 @@
 import Foundation
+import Pipeline
 import XCTest
 @testable import Study
 
@@ -59,13 +60,24 @@ final class DataLoaderTests: XCTestCase {
     }
 
     func testJSONParserNestedPathsAndErrors() throws {
-        let doc = try JSONParser.parse(Data(#"{"a": {"b": [1, "x\u00e9\ud83d\ude00"]}, "t": true}"#.utf8), file: "j")
+        let doc = try JSONReader.parse(Data(#"{"a": {"b": [1, "x\u00e9\ud83d\ude00"]}, "t": true}"#.utf8), file: "j")
         XCTAssertEqual(doc.value.value(at: "a.b.1"), .string("xé😀"))
         XCTAssertEqual(doc.value.value(at: "a.b.0")?.scalarText, "1")
         XCTAssertNil(doc.value.value(at: "a.c"))
-        XCTAssertThrowsError(try JSONParser.parse(Data("{\n\"a\": tru}".utf8), file: "j")) { e in
-            guard case let .malformed(loc, _)? = e as? StudyError else { return XCTFail("\(e)") }
-            XCTAssertEqual(loc, SourceLocation(file: "j", line: 2))
+        XCTAssertEqual(doc.value.value(at: "a.b.0"), .int(1), "integers stay integers")
+        XCTAssertThrowsError(try JSONReader.parse(Data("{\n\"a\": tru}".utf8), file: "j")) { e in
+            guard case let .json(loc, _)? = e as? PipelineError else { return XCTFail("\(e)") }
+            XCTAssertEqual(loc, Pipeline.SourceLocation(file: "j", line: 2, column: 6))
+        }
+        // Data files report it as a malformed record at its line.
+        XCTAssertThrowsError(try DataFile.parse(Data("{\"a\": 1}\n{\"a\": tru}\n".utf8), format: .jsonl, file: "d")) { e in
+            guard case let .malformed(loc, reason)? = e as? StudyError else { return XCTFail("\(e)") }
+            XCTAssertEqual(loc, SourceLocation(file: "d", line: 2))
+            XCTAssertTrue(reason.contains("column 7"), reason)
+        }
+        let deep = String(repeating: "[", count: 600) + String(repeating: "]", count: 600)
+        XCTAssertThrowsError(try JSONReader.parse(Data(deep.utf8), file: "deep")) { e in
+            XCTAssertTrue("\(e)".contains("nesting deeper than 512"), "\(e)")
         }
     }
 

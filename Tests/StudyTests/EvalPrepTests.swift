@@ -1,4 +1,5 @@
 import Foundation
+import Pipeline
 import XCTest
 @testable import Study
 
@@ -9,7 +10,7 @@ final class EvalPrepTests: XCTestCase {
 
     func testSHA256AndFNVMatchPython() throws {
         let data = try Data(contentsOf: URL(fileURLWithPath: Fixture.path("split_expectations.json")))
-        guard case let .object(expect) = try JSONParser.parse(data, file: "e").value else { return XCTFail() }
+        guard case let .map(expect) = try JSONReader.parse(data, file: "e").value else { return XCTFail() }
         XCTAssertEqual(expect.count, 6)
         for (key, v) in expect {
             XCTAssertEqual(StableHash.sha256Hex(key), v.value(at: "sha256_hex")?.scalarText, key)

@@ -1,4 +1,5 @@
 import Foundation
+import Pipeline
 import XCTest
 @testable import Study
 
@@ -77,9 +78,9 @@ final class MetricsTests: XCTestCase {
 
     func testBootstrapDeterministicAndMatchesPython() throws {
         let data = try Data(contentsOf: URL(fileURLWithPath: Fixture.path("bootstrap_expectations.json")))
-        let doc = try JSONParser.parse(data, file: "b").value
-        guard case let .array(vals)? = doc.value(at: "values") else { return XCTFail() }
-        let values = vals.compactMap { if case let .number(d) = $0 { return d } else { return nil } }
+        let doc = try JSONReader.parse(data, file: "b").value
+        guard case let .list(vals)? = doc.value(at: "values") else { return XCTFail() }
+        let values = vals.compactMap(\.doubleValue)
         let ci = try XCTUnwrap(Bootstrap.medianCI(values, resamples: 200, seed: 42, level: 0.95))
         XCTAssertEqual(ci.lower, Double(doc.value(at: "lower")?.scalarText ?? "") ?? .nan)
         XCTAssertEqual(ci.upper, Double(doc.value(at: "upper")?.scalarText ?? "") ?? .nan)

@@ -21,8 +21,8 @@ enum AttackStageIO {
         }
         for candidate in [dir.appendingPathComponent("lineage.json"), dir.deletingLastPathComponent().appendingPathComponent("lineage.json")] {
             guard let data = FileManager.default.contents(atPath: candidate.path),
-                  let v = try? JSONValue.parse(data) else { continue }
-            return v.pipelineValue.mapValue
+                  let v = try? JSON.parse(data, file: candidate.path) else { continue }
+            return v.mapValue
         }
         return nil
     }
@@ -38,20 +38,6 @@ enum AttackStageIO {
     static func write(_ data: Data, to url: URL) throws {
         do { try data.write(to: url, options: .atomic) } catch {
             throw StudyError.writeFailed(path: url.path, reason: error.localizedDescription)
-        }
-    }
-}
-
-extension JSONValue {
-    /// The same value as a Pipeline `Value` (integral numbers become integers).
-    var pipelineValue: Value {
-        switch self {
-        case .null: return .null
-        case let .bool(b): return .bool(b)
-        case let .number(d): return d == d.rounded() && abs(d) < 9e15 ? .int(Int(d)) : .double(d)
-        case let .string(s): return .string(s)
-        case let .array(a): return .list(a.map(\.pipelineValue))
-        case let .object(o): return .map(o.mapValues(\.pipelineValue))
         }
     }
 }

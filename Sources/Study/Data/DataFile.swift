@@ -1,5 +1,6 @@
 // DataFile: reads JSONL / JSON / CSV / TSV / TXT files (optionally gzip-compressed) into raw records.
 import Foundation
+import Pipeline
 
 /// The text format of a data file.
 public enum DataFormat: String, Sendable, Codable, CaseIterable {
@@ -37,7 +38,7 @@ public struct RawRecord: Sendable, Equatable {
     /// File and 1-based start line.
     public var location: SourceLocation
     /// The record's fields (CSV/TSV: header -> text; TXT: `text` -> line).
-    public var value: JSONValue
+    public var value: Value
 }
 
 /// Options for reading one data file.
@@ -95,10 +96,10 @@ public enum DataFile {
             let slice = data[start..<end]
             start = end < data.endIndex ? end + 1 : end
             if slice.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { continue }
-            let doc = try JSONParser.parse(Data(slice), file: file, baseLine: lineNumber)
+            let doc = try StudyError.readingJSON { try JSONReader.parse(Data(slice), file: file, baseLine: lineNumber) }
             let loc = SourceLocation(file: file, line: lineNumber)
-            guard case .object = doc.value else {
-                throw StudyError.schemaMismatch(loc, field: "<record>", expected: "a JSON object, got \(doc.value.kindName)")
+            guard case .map = doc.value else {
+                throw StudyError.schemaMismatch(loc, field: "<record>", expected: "a JSON object, got \(doc.value.jsonTypeName)")
             }
             records.append(RawRecord(location: loc, value: doc.value))
         }
@@ -106,20 +107,20 @@ public enum DataFile {
     }
 
     private static func parseJSON(_ data: Data, file: String, listField: String?) throws -> [RawRecord] {
-        let doc = try JSONParser.parse(data, file: file)
-        let list: [JSONValue]
+        let doc = try StudyError.readingJSON { try JSONReader.parse(data, file: file) }
+        let list: [Value]
         let lines: [Int]
         switch doc.value {
-        case let .array(a):
+        case let .list(a):
             list = a
             lines = doc.elementLines[""] ?? []
-        case let .object(o):
+        case let .map(o):
             let key: String
             if let listField {
                 key = listField
             } else {
                 let candidates = o.keys.sorted().filter { k in
-                    if case let .array(a)? = o[k], let first = a.first, case .object = first { return true }
+                    if case let .list(a)? = o[k], let first = a.first, case .map = first { return true }
                     return false
                 }
                 guard candidates.count == 1 else {
@@ -129,7 +130,7 @@ public enum DataFile {
                 }
                 key = candidates[0]
             }
-            guard case let .array(a)? = o[key] else {
+            guard case let .list(a)? = o[key] else {
                 throw StudyError.schemaMismatch(SourceLocation(file: file, line: 1), field: key, expected: "an array of records")
             }
             list = a
@@ -140,8 +141,8 @@ public enum DataFile {
         }
         return try list.enumerated().map { i, value in
             let loc = SourceLocation(file: file, line: i < lines.count ? lines[i] : 0)
-            guard case .object = value else {
-                throw StudyError.schemaMismatch(loc, field: "<record \(i)>", expected: "a JSON object, got \(value.kindName)")
+            guard case .map = value else {
+                throw StudyError.schemaMismatch(loc, field: "<record \(i)>", expected: "a JSON object, got \(value.jsonTypeName)")
             }
             return RawRecord(location: loc, value: value)
         }
@@ -156,9 +157,9 @@ public enum DataFile {
             guard row.fields.count == names.count else {
                 throw StudyError.malformed(loc, reason: "\(row.fields.count) fields, header has \(names.count)")
             }
-            var object: [String: JSONValue] = [:]
+            var object: [String: Value] = [:]
             for (name, value) in zip(names, row.fields) { object[name] = .string(value) }
-            return RawRecord(location: loc, value: .object(object))
+            return RawRecord(location: loc, value: .map(object))
         }
     }
 
@@ -168,7 +169,7 @@ public enum DataFile {
             let trimmed = line.trimmingCharacters(in: .whitespacesAndNewlines)
             guard !trimmed.isEmpty else { continue }
             records.append(RawRecord(location: SourceLocation(file: file, line: i + 1),
-                                     value: .object(["text": .string(trimmed)])))
+                                     value: .map(["text": .string(trimmed)])))
         }
         return records
     }

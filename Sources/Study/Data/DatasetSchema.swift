@@ -142,7 +142,7 @@ public enum DatasetLoader {
             return t
         }
         func flag(_ field: String) throws -> Bool {
-            guard let b = raw.value.value(at: field)?.boolValue else {
+            guard let b = raw.value.value(at: field)?.looseBool else {
                 throw StudyError.schemaMismatch(loc, field: field, expected: "a boolean")
             }
             return b

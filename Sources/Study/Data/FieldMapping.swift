@@ -1,5 +1,6 @@
 // FieldMapping: which (possibly nested) fields of a raw record hold the prompt, response and labels.
 import Foundation
+import Pipeline
 
 /// Maps raw record fields to `PromptRecord` fields. Each field lists candidate dotted paths
 /// (`a.b`, `list.0`); the first candidate holding a non-empty value wins.
@@ -84,7 +85,7 @@ public struct FieldMapping: Sendable, Codable, Equatable {
             label = parseLabel(value)
             if label == nil {
                 let allowed = labelValues.keys.sorted().joined(separator: "/")
-                throw StudyError.schemaMismatch(loc, field: path, expected: "a boolean or one of \(allowed), got \(value.scalarText ?? value.kindName)")
+                throw StudyError.schemaMismatch(loc, field: path, expected: "a boolean or one of \(allowed), got \(value.scalarText ?? value.jsonTypeName)")
             }
         }
         if requireLabel, label == nil {
@@ -109,15 +110,15 @@ public struct FieldMapping: Sendable, Codable, Equatable {
                             type: type, extras: extrasOut, location: loc)
     }
 
-    private func parseLabel(_ value: JSONValue) -> SafetyLabel? {
+    private func parseLabel(_ value: Value) -> SafetyLabel? {
         if case .string(let s) = value, let l = labelValues[s.trimmingCharacters(in: .whitespaces).lowercased()] {
             return l
         }
-        guard let b = value.boolValue else { return nil }
+        guard let b = value.looseBool else { return nil }
         return (b == (booleanLabel == .trueMeansSafe)) ? .safe : .unsafe
     }
 
-    private func firstPresent(_ paths: [String], in value: JSONValue) -> (String, JSONValue)? {
+    private func firstPresent(_ paths: [String], in value: Value) -> (String, Value)? {
         for path in paths {
             if let v = value.value(at: path), v != .null {
                 if case let .string(s) = v, s.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty { continue }
@@ -127,7 +128,7 @@ public struct FieldMapping: Sendable, Codable, Equatable {
         return nil
     }
 
-    private func firstText(_ paths: [String], in value: JSONValue) -> String? {
+    private func firstText(_ paths: [String], in value: Value) -> String? {
         for path in paths {
             if let text = value.value(at: path)?.scalarText {
                 let t = text.trimmingCharacters(in: .whitespacesAndNewlines)
@@ -138,16 +139,35 @@ public struct FieldMapping: Sendable, Codable, Equatable {
     }
 
     /// Text of a scalar, `,`-joined items of an array, or `,`-joined sorted keys with true values of an object.
-    static func flatten(_ value: JSONValue) -> String? {
+    static func flatten(_ value: Value) -> String? {
         switch value {
-        case let .array(items):
+        case let .list(items):
             let parts = items.compactMap { $0.scalarText }
             return parts.isEmpty ? nil : parts.joined(separator: ",")
-        case let .object(o):
-            let keys = o.keys.sorted().filter { o[$0]?.boolValue == true }
+        case let .map(o):
+            let keys = o.keys.sorted().filter { o[$0]?.looseBool == true }
             return keys.isEmpty ? nil : keys.joined(separator: ",")
         default:
             return value.scalarText
+        }
+    }
+}
+
+extension Value {
+    /// The value as a boolean the way data files write one: JSON booleans, numbers 0/1 and
+    /// the strings true/false/yes/no/t/f/y/n/1/0 (any case).
+    var looseBool: Bool? {
+        switch self {
+        case let .bool(b): return b
+        case let .int(i): return i == 1 ? true : (i == 0 ? false : nil)
+        case let .double(d): return d == 1 ? true : (d == 0 ? false : nil)
+        case let .string(s):
+            switch s.trimmingCharacters(in: .whitespaces).lowercased() {
+            case "true", "yes", "1", "t", "y": return true
+            case "false", "no", "0", "f", "n": return false
+            default: return nil
+            }
+        default: return nil
         }
     }
 }

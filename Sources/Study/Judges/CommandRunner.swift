@@ -1,5 +1,6 @@
 // CommandRunner: runs an external process with JSONL on stdin and reads JSONL from stdout.
 import Foundation
+import Pipeline
 
 /// An external command: executable plus arguments (no shell unless you call one).
 public struct ExternalCommand: Sendable, Codable, Equatable, CustomStringConvertible {
@@ -40,7 +41,7 @@ public enum CommandRunner {
     /// the non-empty stdout lines parsed as JSON with their 1-based output line numbers.
     /// - Throws: `StudyError.externalCommand` when the command cannot start, times out, exits
     ///   non-zero (with the end of stderr) or prints a line that is not JSON.
-    public static func runJSONL(_ command: ExternalCommand, input: [JSONValue]) throws -> [(line: Int, value: JSONValue)] {
+    public static func runJSONL(_ command: ExternalCommand, input: [Value]) throws -> [(line: Int, value: Value)] {
         // Writing to a command that already exited raises SIGPIPE, which would kill this process;
         // ignore it process-wide so the failure surfaces as an exit status / count error instead.
         signal(SIGPIPE, SIG_IGN)
@@ -102,11 +103,11 @@ public enum CommandRunner {
             throw StudyError.externalCommand(command: command.description, line: nil,
                                              reason: "exited with status \(process.terminationStatus); stderr: \(errText)")
         }
-        var lines: [(Int, JSONValue)] = []
+        var lines: [(Int, Value)] = []
         for (i, raw) in out.split(separator: 0x0A, omittingEmptySubsequences: false).enumerated() {
             if raw.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { continue }
             do {
-                lines.append((i + 1, try JSONParser.parse(Data(raw), file: "stdout", baseLine: i + 1).value))
+                lines.append((i + 1, try JSONReader.parse(Data(raw), file: "stdout", baseLine: i + 1).value))
             } catch {
                 throw StudyError.externalCommand(command: command.description, line: i + 1,
                                                  reason: "not a JSON object: \(String(decoding: raw.prefix(200), as: UTF8.self))")

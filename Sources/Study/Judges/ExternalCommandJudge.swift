@@ -1,5 +1,6 @@
 // ExternalCommandJudge / ExternalCommandScorer: judges and scorers implemented by another program.
 import Foundation
+import Pipeline
 
 /// A judge run as an external command.
 ///
@@ -84,29 +85,30 @@ public struct ExternalCommandScorer: HarmlessnessScorer {
 /// Shared request/response handling of the command judges.
 enum ExternalCommandIO {
     /// Sends items, returns one output object per item (validated count and shape).
-    static func exchange(_ command: ExternalCommand, items: [JudgeItem]) throws -> [(Int, JSONValue)] {
-        let input = items.map { JSONValue.object(["prompt": .string($0.prompt), "response": .string($0.response)]) }
+    static func exchange(_ command: ExternalCommand, items: [JudgeItem]) throws -> [(Int, Value)] {
+        let input = items.map { Value.map(["prompt": .string($0.prompt), "response": .string($0.response)]) }
         let lines = try CommandRunner.runJSONL(command, input: input)
         guard lines.count == items.count else {
             throw StudyError.externalCommand(command: command.description, line: nil,
                                              reason: "printed \(lines.count) result lines for \(items.count) inputs; print exactly one JSON object per input line")
         }
         for (line, value) in lines {
-            guard case .object = value else {
-                throw StudyError.externalCommand(command: command.description, line: line, reason: "expected a JSON object, got \(value.kindName)")
+            guard case .map = value else {
+                throw StudyError.externalCommand(command: command.description, line: line, reason: "expected a JSON object, got \(value.jsonTypeName)")
             }
         }
         return lines
     }
 
     /// The `score` field: nil when absent or null, an error when not a finite number.
-    static func optionalScore(_ value: JSONValue, command: ExternalCommand, line: Int) throws -> Double? {
+    static func optionalScore(_ value: Value, command: ExternalCommand, line: Int) throws -> Double? {
         switch value.value(at: "score") {
         case nil, .null?: return nil
-        case let .number(d)?: return d
+        case let .int(i)?: return Double(i)
+        case let .double(d)?: return d
         case let other?:
             throw StudyError.externalCommand(command: command.description, line: line,
-                                             reason: "field 'score' must be a finite number, got \(other.kindName)")
+                                             reason: "field 'score' must be a finite number, got \(other.jsonTypeName)")
         }
     }
 }

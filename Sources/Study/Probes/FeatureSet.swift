@@ -1,6 +1,7 @@
 // FeatureSet: pooled features [N, L, D] with per-row ids and labels, stored as an artifact
 // (features.safetensors + rows.jsonl + info.json) so probes can be refit without the model.
 import Foundation
+import Pipeline
 import Numerics
 
 /// One row of a feature set.
@@ -50,7 +51,7 @@ public struct FeatureSet: Sendable {
     }
 
     /// Writes features.safetensors (`features` [N, L, D] in `dtype`), rows.jsonl and info.json.
-    public func save(to directory: URL, dtype: SafeTensorsDType = .f32, info: [String: JSONValue] = [:]) throws {
+    public func save(to directory: URL, dtype: SafeTensorsDType = .f32, info: [String: Value] = [:]) throws {
         do {
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
             try SafeTensors.write(["features": features], to: directory.appendingPathComponent("features.safetensors"), dtype: dtype,
@@ -61,13 +62,13 @@ public struct FeatureSet: Sendable {
         }
         try StageSupport.writeJSONL(rows, to: directory.appendingPathComponent("rows.jsonl"))
         var all = info
-        all["rows"] = .number(Double(rows.count))
-        all["layers"] = .number(Double(layers))
-        all["hidden"] = .number(Double(hidden))
-        all["unsafe"] = .number(Double(rows.filter { $0.label == 1 }.count))
-        all["safe"] = .number(Double(rows.filter { $0.label == 0 }.count))
+        all["rows"] = .int(rows.count)
+        all["layers"] = .int(layers)
+        all["hidden"] = .int(hidden)
+        all["unsafe"] = .int(rows.filter { $0.label == 1 }.count)
+        all["safe"] = .int(rows.filter { $0.label == 0 }.count)
         all["dtype"] = .string(dtype.rawValue)
-        try StageSupport.writeJSON(JSONValue.object(all), to: directory.appendingPathComponent("info.json"))
+        try StageSupport.writeJSON(Value.map(all), to: directory.appendingPathComponent("info.json"))
     }
 
     /// Loads a feature-set directory.
@@ -81,11 +82,11 @@ public struct FeatureSet: Sendable {
         let rowsURL = directory.appendingPathComponent("rows.jsonl")
         let rows: [FeatureRow] = try StageSupport.readObjects(rowsURL).map { r in
             let idx: Int
-            if case let .number(d)? = r.value.value(at: "index") { idx = Int(d) } else {
+            if let d = r.value.value(at: "index")?.doubleValue { idx = Int(d) } else {
                 throw StudyError.schemaMismatch(r.location, field: "index", expected: "an integer")
             }
             var label: Int?
-            if case let .number(d)? = r.value.value(at: "label") { label = Int(d) }
+            if let d = r.value.value(at: "label")?.doubleValue { label = Int(d) }
             return FeatureRow(index: idx, id: try RowField.text(r, "id"), label: label, source: RowField.optionalText(r, "source"),
                               type: RowField.optionalText(r, "type").flatMap(PromptType.init(rawValue:)))
         }

@@ -5,6 +5,7 @@
 // Stored tensors (safetensors): `proj.weight` [P, F] (no bias), `head.weight` [1, P],
 // `head.bias` [1]; `probe.json` holds the config. Larger logits = more unsafe.
 import Foundation
+import Pipeline
 import Numerics
 
 /// Hyper-parameters of a probe.
@@ -104,7 +105,7 @@ public final class LinearProbe: @unchecked Sendable {
     }
 
     /// Writes `probe.safetensors` and `probe.json` (config plus `extra` fields) into `directory`.
-    public func save(to directory: URL, extra: [String: JSONValue] = [:]) throws {
+    public func save(to directory: URL, extra: [String: Value] = [:]) throws {
         do {
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
             try SafeTensors.write(tensors, to: directory.appendingPathComponent("probe.safetensors"),
@@ -113,17 +114,17 @@ public final class LinearProbe: @unchecked Sendable {
         } catch {
             throw StudyError.writeFailed(path: directory.path, reason: "\(error)")
         }
-        var json: [String: JSONValue] = [
+        var json: [String: Value] = [
             "architecture": .string("flatten -> linear(no bias) -> linear logit"),
-            "layers": .number(Double(config.layers)), "hidden": .number(Double(config.hidden)),
-            "projection": .number(Double(config.projection)), "feature_dim": .number(Double(config.featureDim)),
+            "layers": .int(config.layers), "hidden": .int(config.hidden),
+            "projection": .int(config.projection), "feature_dim": .int(config.featureDim),
             "flatten_order": .string("layer-major: index = layer * hidden + d, layers = hidden_states[1:]"),
-            "tensors": .object([Self.projectionName: .string("[projection, feature_dim]"), Self.headWeightName: .string("[1, projection]"),
+            "tensors": .map([Self.projectionName: .string("[projection, feature_dim]"), Self.headWeightName: .string("[1, projection]"),
                                 Self.headBiasName: .string("[1]")]),
             "logit_meaning": .string("larger = more unsafe"),
         ]
         for (k, v) in extra { json[k] = v }
-        try StageSupport.writeJSON(JSONValue.object(json), to: directory.appendingPathComponent("probe.json"))
+        try StageSupport.writeJSON(Value.map(json), to: directory.appendingPathComponent("probe.json"))
     }
 
     /// Loads a probe from a directory holding probe.safetensors and probe.json (or from the safetensors file).
@@ -137,9 +138,9 @@ public final class LinearProbe: @unchecked Sendable {
             throw StudyError.unreadable(file: weights.path, reason: "\(error)")
         }
         let cfgURL = dir.appendingPathComponent("probe.json")
-        let cfg = try StageSupport.readJSON(JSONValue.self, from: cfgURL)
+        let cfg = try StageSupport.readJSONValue(from: cfgURL)
         func int(_ k: String) throws -> Int {
-            guard case let .number(d)? = cfg.value(at: k) else {
+            guard let d = cfg.value(at: k)?.doubleValue else {
                 throw StudyError.schemaMismatch(SourceLocation(file: cfgURL.path, line: 0), field: k, expected: "an integer")
             }
             return Int(d)

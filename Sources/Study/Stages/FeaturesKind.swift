@@ -102,7 +102,7 @@ public struct FeaturesKind: StageKind {
         let dtype = SafeTensorsDType(rawValue: try p.string("dtype")) ?? .f32
         try FeatureSet(features: features, rows: rows).save(to: context.outputDirectory, dtype: dtype, info: [
             "architecture": .string(model.checkpoint.architectureName),
-            "max_tokens": .number(Double(o.maxTokens)), "chat_template": .bool(o.useChatTemplate),
+            "max_tokens": .double(Double(o.maxTokens)), "chat_template": .bool(o.useChatTemplate),
         ])
         context.log("features [\(rows.count), \(features.shape[1]), \(features.shape[2])] in \(String(format: "%.1f", Date().timeIntervalSince(started))) s")
     }

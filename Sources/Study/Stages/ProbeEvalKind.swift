@@ -59,11 +59,11 @@ public struct ProbeEvalKind: StageKind {
         let split = try context.params.string("split")
         var rows = set.rows.filter { $0.label != nil }
         if split == "heldout" {
-            let cfg = try StageSupport.readJSON(JSONValue.self, from: probeDir.appendingPathComponent("probe.json"))
-            guard case let .array(ids)? = cfg.value(at: "heldout_ids") else {
+            let cfg = try StageSupport.readJSONValue(from: probeDir.appendingPathComponent("probe.json"))
+            guard case let .list(ids)? = cfg.value(at: "heldout_ids") else {
                 throw StudyError.invalidConfiguration("probe.json has no heldout_ids; use split: all")
             }
-            let keep = Set(ids.compactMap(\.scalarText))
+            let keep = Set(ids.compactMap { $0.scalarText })
             rows = rows.filter { keep.contains($0.id) }
         }
         guard !rows.isEmpty else { throw StudyError.invalidConfiguration("probe-eval: no labelled feature rows to evaluate") }

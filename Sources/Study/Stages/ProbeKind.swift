@@ -73,19 +73,19 @@ public struct ProbeKind: StageKind {
         progress.finish()
         let best = result.epochs[result.bestEpoch - 1]
         try result.probe.save(to: context.outputDirectory, extra: [
-            "chosen_epoch": .number(Double(result.bestEpoch)),
-            "heldout_auroc": best.heldoutAUROC.map { .number($0) } ?? .null,
-            "heldout_gap": best.heldoutGap.map { .number($0) } ?? .null,
-            "training": .object([
+            "chosen_epoch": .double(Double(result.bestEpoch)),
+            "heldout_auroc": best.heldoutAUROC.map { .double($0) } ?? .null,
+            "heldout_gap": best.heldoutGap.map { .double($0) } ?? .null,
+            "training": .map([
                 "loss": .string("binary cross-entropy with logits"), "optimizer": .string("AdamW"),
-                "learning_rate": .number(Double(o.learningRate)), "weight_decay": .number(Double(o.weightDecay)),
-                "batch_size": .number(Double(o.batchSize)), "epochs": .number(Double(o.epochs)),
-                "train_fraction": .number(o.trainFraction), "seed": .number(Double(o.seed)),
+                "learning_rate": .double(Double(o.learningRate)), "weight_decay": .double(Double(o.weightDecay)),
+                "batch_size": .double(Double(o.batchSize)), "epochs": .double(Double(o.epochs)),
+                "train_fraction": .double(o.trainFraction), "seed": .double(Double(o.seed)),
                 "selection": .string("best held-out AUROC (earliest on ties)"),
                 "standardize": .bool(o.standardize),
             ]),
-            "train_count": .number(Double(result.trainIndices.count)),
-            "heldout_ids": .array(result.heldoutIndices.map { .string(set.rows[$0].id) }),
+            "train_count": .double(Double(result.trainIndices.count)),
+            "heldout_ids": .list(result.heldoutIndices.map { .string(set.rows[$0].id) }),
         ])
         try StageSupport.writeJSONL(result.epochs, to: context.output("epochs.jsonl"))
         try context.writeMetrics(["chosen_epoch": .int(result.bestEpoch),

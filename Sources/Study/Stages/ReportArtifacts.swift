@@ -40,12 +40,12 @@ enum ReportArtifacts {
             .map { url.appendingPathComponent($0) }.filter { !$0.hasDirectoryPath }
     }
 
-    static func json(_ url: URL) -> JSONValue? {
+    static func json(_ url: URL) -> Value? {
         guard let data = FileManager.default.contents(atPath: url.path) else { return nil }
-        return try? JSONValue.parse(data)
+        return try? JSON.parse(data, file: url.path)
     }
 
-    static func number(_ v: JSONValue?) -> Double? { if case let .number(d)? = v { return d }; return nil }
+    static func number(_ v: Value?) -> Double? { v?.doubleValue }
 
     static func decode<T: Decodable>(_ type: T.Type, _ url: URL) -> T? {
         guard let data = FileManager.default.contents(atPath: url.path) else { return nil }
@@ -98,15 +98,15 @@ enum ReportArtifacts {
     static func fineTuning(_ urls: [URL]) throws -> [FineTuneCurve] {
         try urls.compactMap { url in
             for f in files(url) where ["jsonl", "json"].contains(f.pathExtension) && f.lastPathComponent != "lineage.json" {
-                var objs: [JSONValue]
+                var objs: [Value]
                 if f.pathExtension == "jsonl" {
                     objs = try StageSupport.readObjects(f).map(\.value)
-                } else if case let .array(a)? = json(f) {
+                } else if case let .list(a)? = json(f) {
                     objs = a
-                } else if case let .array(a)? = json(f)?.value(at: "curve") {
+                } else if case let .list(a)? = json(f)?.value(at: "curve") {
                     objs = a
                 } else { continue }
-                func rate(_ o: JSONValue, _ k: String) -> Double? { number(o.value(at: k)) ?? number(o.value(at: k + "_rate")) }
+                func rate(_ o: Value, _ k: String) -> Double? { number(o.value(at: k)) ?? number(o.value(at: k + "_rate")) }
                 let points = objs.compactMap { o -> FineTunePoint? in
                     var epoch = number(o.value(at: "epoch"))
                     if epoch == nil, let s = number(o.value(at: "step")), let per = number(o.value(at: "steps_per_epoch")), per > 0 { epoch = s / per }
@@ -144,7 +144,7 @@ enum ReportArtifacts {
                     if let list = decode([JudgeDisagreement].self, f) { out += list } else if let one = decode(JudgeDisagreement.self, f) { out.append(one) }
                 } else if f.pathExtension == "jsonl" {
                     let judgements = try StageSupport.readObjects(f).compactMap { r -> Judgement? in
-                        guard case let .array(ms)? = r.value.value(at: "members") else { return nil }
+                        guard case let .list(ms)? = r.value.value(at: "members") else { return nil }
                         let votes = ms.compactMap { m -> MemberVote? in
                             guard let j = m.value(at: "judge")?.scalarText,
                                   let l = m.value(at: "label")?.scalarText.flatMap(JudgeLabel.init(rawValue:)) else { return nil }

@@ -97,8 +97,8 @@ public struct ResponseRow: Sendable, Codable, Equatable {
             let source = RowField.optionalText(r, "source")
             let id = RowField.optionalText(r, "id") ?? StageSupport.stableId(source: source ?? "row\(r.location.line)", text: prompt)
             return ResponseRow(id: id, prompt: prompt, response: response, source: source, type: type,
-                               tokens: r.value.value(at: "tokens").flatMap { if case let .number(d) = $0 { return Int(d) }; return nil },
-                               stopped: r.value.value(at: "stopped")?.boolValue, label: RowField.optionalText(r, "label"))
+                               tokens: r.value.value(at: "tokens")?.doubleValue.map { Int($0) },
+                               stopped: r.value.value(at: "stopped")?.looseBool, label: RowField.optionalText(r, "label"))
         }
         guard !rows.isEmpty else { throw StudyError.noUsableRecords(file: url.path, reason: "no response rows") }
         return rows

@@ -260,6 +260,14 @@ public enum StageSupport {
     }
 
     /// Reads a JSON file into `T`.
+    /// Parses a JSON file into a `Value` (errors name the file, line and column).
+    public static func readJSONValue(from url: URL) throws -> Value {
+        guard FileManager.default.fileExists(atPath: url.path) else {
+            throw StudyError.unreadable(file: url.path, reason: "no such file")
+        }
+        return try StudyError.readingJSON { try JSON.read(url.path) }
+    }
+
     public static func readJSON<T: Decodable>(_ type: T.Type, from url: URL) throws -> T {
         let data: Data
         do { data = try Data(contentsOf: url) } catch {

@@ -1,13 +1,16 @@
-// JSONParser: a strict RFC 8259 parser over UTF-8 bytes that reports line:column on errors and
-// remembers the start line of every element of the top-level array(s).
+// JSONReader: the one JSON parser of the project, a strict RFC 8259 parser over UTF-8 bytes
+// into `Value` (integers stay integers) that reports file:line:column on errors, bounds the
+// nesting depth, and remembers the start line of every element of the top-level array(s)
+// (record locations of data files). Store records, lineage, data rows and probe files all
+// go through it; `Value` holds the canonical encoding that cache keys hash.
 import Foundation
 
-/// Parses JSON text into `JSONValue`, tracking lines for error messages and record locations.
-public struct JSONParser {
+/// Parses JSON text into `Value`, tracking lines for error messages and record locations.
+public struct JSONReader {
     /// Result of parsing a whole document.
     public struct Document {
         /// The parsed value.
-        public var value: JSONValue
+        public var value: Value
         /// Start lines (1-based) of the elements of arrays at the top level (key `""`) and of
         /// arrays directly under a top-level object's keys (key = that field name).
         public var elementLines: [String: [Int]]
@@ -23,7 +26,12 @@ public struct JSONParser {
 
     /// Parses `data` as one JSON document; `baseLine` offsets line numbers (for JSONL lines).
     public static func parse(_ data: Data, file: String, baseLine: Int = 1) throws -> Document {
-        var p = JSONParser(bytes: [UInt8](data), file: file, baseLine: baseLine)
+        try parse([UInt8](data), file: file, baseLine: baseLine)
+    }
+
+    /// Parses `bytes` as one JSON document.
+    public static func parse(_ bytes: [UInt8], file: String, baseLine: Int = 1) throws -> Document {
+        var p = JSONReader(bytes: bytes, file: file, baseLine: baseLine)
         p.skipWhitespace()
         let value = try p.parseValue(depth: 0, path: "")
         p.skipWhitespace()
@@ -38,8 +46,8 @@ public struct JSONParser {
         self.line = baseLine
     }
 
-    private func error(_ reason: String) -> StudyError {
-        .malformed(SourceLocation(file: file, line: line), reason: "\(reason) (column \(pos - lineStart + 1))")
+    private func error(_ reason: String) -> PipelineError {
+        .json(SourceLocation(file: file, line: line, column: pos - lineStart + 1), message: reason)
     }
 
     private mutating func skipWhitespace() {
@@ -50,7 +58,7 @@ public struct JSONParser {
         }
     }
 
-    private mutating func parseValue(depth: Int, path: String) throws -> JSONValue {
+    private mutating func parseValue(depth: Int, path: String) throws -> Value {
         guard depth < 512 else { throw error("nesting deeper than 512") }
         guard pos < bytes.count else { throw error("unexpected end of input") }
         switch bytes[pos] {
@@ -60,7 +68,7 @@ public struct JSONParser {
         case UInt8(ascii: "t"): try expectWord("true"); return .bool(true)
         case UInt8(ascii: "f"): try expectWord("false"); return .bool(false)
         case UInt8(ascii: "n"): try expectWord("null"); return .null
-        default: return .number(try parseNumber())
+        default: return try parseNumber()
         }
     }
 
@@ -72,11 +80,11 @@ public struct JSONParser {
         pos += w.count
     }
 
-    private mutating func parseObject(depth: Int) throws -> JSONValue {
+    private mutating func parseObject(depth: Int) throws -> Value {
         pos += 1
-        var object: [String: JSONValue] = [:]
+        var object: [String: Value] = [:]
         skipWhitespace()
-        if pos < bytes.count, bytes[pos] == UInt8(ascii: "}") { pos += 1; return .object(object) }
+        if pos < bytes.count, bytes[pos] == UInt8(ascii: "}") { pos += 1; return .map(object) }
         while true {
             skipWhitespace()
             guard pos < bytes.count, bytes[pos] == UInt8(ascii: "\"") else { throw error("expected a string key") }
@@ -90,21 +98,21 @@ public struct JSONParser {
             skipWhitespace()
             guard pos < bytes.count else { throw error("unterminated object") }
             if bytes[pos] == UInt8(ascii: ",") { pos += 1; continue }
-            if bytes[pos] == UInt8(ascii: "}") { pos += 1; return .object(object) }
+            if bytes[pos] == UInt8(ascii: "}") { pos += 1; return .map(object) }
             throw error("expected ',' or '}' in object")
         }
     }
 
-    private mutating func parseArray(depth: Int, path: String) throws -> JSONValue {
+    private mutating func parseArray(depth: Int, path: String) throws -> Value {
         pos += 1
-        var array: [JSONValue] = []
+        var array: [Value] = []
         let track = path != "\u{0}" && depth <= 1
         var lines: [Int] = []
         skipWhitespace()
         if pos < bytes.count, bytes[pos] == UInt8(ascii: "]") {
             pos += 1
             if track { elementLines[path] = [] }
-            return .array(array)
+            return .list(array)
         }
         while true {
             skipWhitespace()
@@ -117,7 +125,7 @@ public struct JSONParser {
             throw error("expected ',' or ']' in array")
         }
         if track { elementLines[path] = lines }
-        return .array(array)
+        return .list(array)
     }
 
     private mutating func parseString() throws -> String {
@@ -183,20 +191,24 @@ public struct JSONParser {
         return v
     }
 
-    private mutating func parseNumber() throws -> Double {
+    private mutating func parseNumber() throws -> Value {
         let start = pos
+        var integral = true
         while pos < bytes.count {
             let b = bytes[pos]
-            let isNumberByte = (b >= 0x30 && b <= 0x39) || b == UInt8(ascii: "-") || b == UInt8(ascii: "+")
-                || b == UInt8(ascii: ".") || b == UInt8(ascii: "e") || b == UInt8(ascii: "E")
-            if !isNumberByte { break }
-            pos += 1
+            if (b >= 0x30 && b <= 0x39) || b == UInt8(ascii: "-") || b == UInt8(ascii: "+") { pos += 1; continue }
+            if b == UInt8(ascii: ".") || b == UInt8(ascii: "e") || b == UInt8(ascii: "E") { integral = false; pos += 1; continue }
+            break
         }
-        guard pos > start, let text = String(bytes: bytes[start..<pos], encoding: .ascii),
-              text.first != "+", let value = Double(text), value.isFinite else {
+        guard pos > start, let text = String(bytes: bytes[start..<pos], encoding: .ascii), text.first != "+" else {
             pos = start
             throw error("invalid value (expected a string, number, object, array, true, false or null)")
         }
-        return value
+        if integral, let i = Int(text) { return .int(i) }
+        guard let value = Double(text), value.isFinite else {
+            pos = start
+            throw error("invalid number '\(text)'")
+        }
+        return .double(value)
     }
 }
