@@ -183,7 +183,7 @@ final class TrainingTests: XCTestCase {
         let L = trainer.model.config.numLayers
         let out = try trainer.model.forwardDifferentiable(batch.tokens, options: DifferentiableOptions(
             hidden: .indices(Set(1...L)), logits: .none))
-        let feats = Autograd.withNoGrad { DissociationTrainer.probeFeatures(hidden: out.hidden, batch: batch.tokens) }
+        let feats = Autograd.withNoGrad { ProbeFeatures.pooled(hidden: out.hidden, batch: batch.tokens) }
         DissociationTrainer.setTrainable(monitorCopy, true)
         Ops.bceWithLogits(monitorCopy.logits(features: Variable(feats.value)), targets: Tensor(shape: [2], data: [1, 0])).backward()
         for (a, b) in zip(trainer.monitor.parameters, monitorCopy.parameters) {

@@ -62,24 +62,12 @@ public struct FeatureExtractor: @unchecked Sendable {
             }
             let batch = TokenBatch.leftPadded(idx.map { encoded[$0] }, padId: pad)
             let r = try model.model.forward(batch, options: ForwardOptions(hidden: capture, logits: .none))
-            let t = batch.length
+            // [B, L*D] layer-major: row b is item idx[b]'s [L, D] block.
+            let pooled = ProbeFeatures.pooled(hidden: r.hidden, batch: batch)
             out.withUnsafeMutableBufferPointer { po in
-                batch.mask.withUnsafeBufferPointer { pm in
-                    for l in 0..<layers {
-                        guard let h = r.hidden[l + 1] else { continue }
-                        h.withUnsafeBufferPointer { ph in
-                            for (b, n) in idx.enumerated() {
-                                let dst = po.baseAddress! + (n * layers + l) * d
-                                var count: Float = 0
-                                for pos in 0..<t where pm[b * t + pos] != 0 {
-                                    let src = ph.baseAddress! + (b * t + pos) * d
-                                    for i in 0..<d { dst[i] += src[i] }
-                                    count += 1
-                                }
-                                let inv = 1 / Swift.max(count, 1)
-                                for i in 0..<d { dst[i] *= inv }
-                            }
-                        }
+                pooled.withUnsafeBufferPointer { pp in
+                    for (b, n) in idx.enumerated() {
+                        (po.baseAddress! + n * layers * d).update(from: pp.baseAddress! + b * layers * d, count: layers * d)
                     }
                 }
             }

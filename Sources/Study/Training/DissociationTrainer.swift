@@ -180,7 +180,7 @@ public final class DissociationTrainer {
         // Phases 1 and 2: phi frozen, gradients reach theta only.
         Self.setTrainable(monitor, false)
         _ = try model.trainingBackward(tokens, options: options, checkpointing: checkpointing) { out in
-            let feats = Self.probeFeatures(hidden: out.hidden, batch: tokens)
+            let feats = ProbeFeatures.pooled(hidden: out.hidden, batch: tokens)
             featureValue = feats.value
             let g = monitor.logits(features: feats)
             let mon = Ops.mean(Ops.mul(Variable(gate), Ops.square(Ops.addScalar(g, -lStar))))
@@ -308,7 +308,7 @@ public final class DissociationTrainer {
             let logits: Variable = try Autograd.withNoGrad {
                 let out = try model.forwardDifferentiable(batch, options: DifferentiableOptions(
                     hidden: .indices(Set(1...layers)), logits: .none))
-                return monitor.logits(features: Self.probeFeatures(hidden: out.hidden, batch: batch))
+                return monitor.logits(features: ProbeFeatures.pooled(hidden: out.hidden, batch: batch))
             }
             out += logits.value.scalars.map { 1 / (1 + Foundation.exp(-$0)) }
         }
@@ -318,20 +318,5 @@ public final class DissociationTrainer {
     /// Whether phi collects gradients (and is stepped by AdamW, which skips frozen parameters).
     public static func setTrainable(_ probe: LinearProbe, _ on: Bool) {
         for p in probe.parameters { p.requiresGrad = on }
-    }
-
-    /// Probe features h_theta [B, L*D] from a differentiable forward's hidden states (slots 1...L,
-    /// [N, D] each): per layer the attention-masked mean over positions, layers concatenated in
-    /// order (the layer-major flattening `FeatureExtractor` and `LinearProbe` use). Gradients
-    /// flow into the hidden states.
-    public static func probeFeatures(hidden: [Variable?], batch: TokenBatch) -> Variable {
-        let layers = hidden.count - 1
-        var pooled: [Variable] = []
-        for l in 1...layers {
-            guard let h = hidden[l] else { preconditionFailure("probeFeatures: hidden state \(l) not captured") }
-            let d = h.shape[h.shape.count - 1]
-            pooled.append(Ops.maskedMeanPool(Ops.reshape(h, [batch.batch, batch.length, d]), mask: batch.mask))
-        }
-        return Ops.concat(pooled, axis: 1)
     }
 }
