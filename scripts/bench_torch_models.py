@@ -10,8 +10,7 @@ bf16 checkpoint loaded in float32), torch threads 2 (override with
               work as auditgap's forward (the stricter comparison);
             - causal LM (`model(..., output_hidden_states=True)`): the usual transformers call
               for hidden states, which also computes the LM head's [8, 128, 49152] logits that
-              auditgap skips (the comparison issue #3's goal describes: "skip the LM head when
-              only hidden states are needed")
+              auditgap skips when only hidden states are needed
   generate: model.generate greedy, 64 new tokens (min_new_tokens = max_new_tokens) after a
             16-token prompt, batch 1 and batch 8, median new tokens/s
 Usage: /work/venv/bin/python scripts/bench_torch_models.py [--repeats N] [--json]

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""PyTorch eager reference for `auditgap bench pgd` (docs/BENCHMARKS.md, "## PGD").
+"""PyTorch eager reference for `auditgap bench pgd` (docs/BENCHMARKS.md, "bench pgd").
 
 Seconds per PGD step on the SmolLM2-135M architecture (random weights, fp32, CPU): a forward
 hook adds delta to the output of the embedding or of decoder layer i, the full model runs on

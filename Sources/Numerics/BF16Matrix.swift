@@ -108,7 +108,7 @@ public final class BF16Matrix: @unchecked Sendable {
     /// every weight from memory once per token; left to the hardware prefetcher, the four row
     /// streams ran at 12.8-13.0 GB/s. With the requests, SmolLM2's weights for one token
     /// (270 MB) took 10.3-12.0 ms instead of 20.6-21.0 (22-26 GB/s; 4, 8 and 16 rows ahead
-    /// alike within noise; in-process, two threads, Intel Xeon, thirteenth session).
+    /// alike within noise; in-process, two threads, Intel Xeon).
     static let aheadRows = 8
 
     /// y[r] = W[r, :] . x for r in `rows` (x reordered by `splitPairs`), four rows at a time

@@ -231,7 +231,7 @@ extension Kernels {
 #if AUDITGAP_AVX512
     /// The head's vector: 16 lanes on AVX-512 builds. The head is not memory-bound: at 4 rows
     /// x 49152 x 576 it ran at 8.6 GB/s of weight with 8 lanes against 19 GB/s for a plain
-    /// read of the weight on the same two threads (Intel Xeon, thirteenth session).
+    /// read of the weight on the same two threads (Intel Xeon).
     typealias HeadVector = SIMD16<Float>
 #else
     typealias HeadVector = SIMD8<Float>

@@ -227,7 +227,7 @@ public final class PackedMatrix: @unchecked Sendable {
             micro12x32(a, lda, b, b1, depth, c, ldc, rows: rows, cols: cols, accumulate: accumulate, pf0, pf1, pfLines)
         }
 #else
-        // The AVX2 kernels' slice is requested before the tile (A/B on AMD EPYC, tenth session).
+        // The AVX2 kernels' slice is requested before the tile (chosen by an A/B on AMD EPYC).
         for l in 0..<pfLines { prefetch(pf0 + 16 * l) }
         if rows <= 2 {
             microNarrow(a, lda, b, depth, c, ldc, rows: rows, cols: cols, accumulate: accumulate)

@@ -56,9 +56,8 @@ public enum Threading {
     /// that is preempted mid-chunk stalls the caller for a scheduling round (milliseconds).
     /// Work of about a third of a millisecond serially is split: 512K adds, 64K
     /// transcendental maps (cost 8), e.g. the SwiGLU of a 68-token PGD step (68 x 1536),
-    /// which comes right after a GEMM while the helper is still spinning. At 4M (the former
-    /// value) that step ran 1.14x slower (interleaved runs, 5 of 6 rounds); at 128K 1.09x
-    /// slower than at 512K.
+    /// which comes right after a GEMM while the helper is still spinning. At 4M that step ran
+    /// 1.14x slower (interleaved runs, 5 of 6 rounds); at 128K 1.09x slower than at 512K.
     public static let parallelThreshold = 1 << 19
 
     /// Multiply-adds (M x N x K) from which `sgemm` splits a product across threads: about

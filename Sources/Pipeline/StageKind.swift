@@ -110,6 +110,12 @@ public protocol StageKind: Sendable {
     var name: String { get }
     /// The version string entering every cache key.
     var version: String { get }
+    /// One paragraph on what the kind computes and writes, for `auditgap kinds` and
+    /// docs/stages.md; its first sentence is the kind's summary. Empty by default.
+    static var kindDescription: String { get }
+    /// What the kind reads from its inputs, beyond each `InputSpec.doc`; kinds whose inputs are
+    /// `.any` (the names depend on params) say here which names they read. Empty by default.
+    static var inputsDescription: String { get }
     /// Declared params, validated (types, required, unknown names) before any stage runs.
     var paramsSchema: ParamsSchema { get }
     /// Declared inputs; `.any` by default.
@@ -143,6 +149,8 @@ public struct StageCheckFailure: Error, Sendable, CustomStringConvertible {
 }
 
 extension StageKind {
+    public static var kindDescription: String { "" }
+    public static var inputsDescription: String { "" }
     public func check(_ params: StageParams, inputNames: [String]) throws {}
     public var inputs: InputsDeclaration { .any }
     public var defaultResources: SlurmResources { SlurmResources() }
@@ -154,11 +162,10 @@ public struct KindRegistry: Sendable {
 
     public init() {}
 
-    /// The built-in kinds: `shell` and the small test kinds.
+    /// The built-in kinds: `shell`.
     public static func builtin() -> KindRegistry {
         var r = KindRegistry()
         r.register(ShellKind())
-        for k in TestKinds.all { r.register(k) }
         return r
     }
 
@@ -172,4 +179,7 @@ public struct KindRegistry: Sendable {
 
     /// Every registered name, sorted.
     public var names: [String] { kinds.keys.sorted() }
+
+    /// Every registered kind, sorted by name.
+    public var all: [any StageKind] { names.compactMap { kinds[$0] } }
 }

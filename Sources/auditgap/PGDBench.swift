@@ -1,5 +1,5 @@
 // `auditgap bench pgd`: seconds per PGD step (forward from the intervention layer, backward to
-// delta) on the SmolLM2-135M architecture with random weights (docs/BENCHMARKS.md, "## PGD").
+// delta) on the SmolLM2-135M architecture with random weights (docs/BENCHMARKS.md, "bench pgd").
 import Foundation
 import Models
 import Numerics

@@ -19,12 +19,8 @@ enum PipelineCommands {
     """
     static let defaultPipeline = "pipeline.yaml"
 
-    /// The kinds pipelines may use: built-in kinds (shell, test.*) plus the study's kinds.
-    static func registry() -> KindRegistry {
-        var r = KindRegistry.builtin()
-        StudyKinds.register(into: &r)
-        return r
-    }
+    /// The kinds pipelines may use: the built-in `shell` plus the study's kinds.
+    static func registry() -> KindRegistry { StudyKinds.registry() }
 
     /// Runs one pipeline command; spec and usage errors exit 2, failures exit 1.
     static func dispatch(_ command: String, _ argv: [String]) throws -> Int32 {

@@ -41,8 +41,8 @@ enum TrainBench {
         // By default no block is kept and every block is replayed: each stores its seven
         // linear outputs (about 10.6 MB at 512 rows) and its backward recomputes only norms,
         // RoPE, attention and the activation, no matrix product. Same 2.84 GB peak as keeping
-        // 12 blocks and recomputing 18 (the former default), and 1.03-1.28x faster in four
-        // interleaved pairs. Keeping 6 and replaying 24 took 2.93 GB; 12 and 18, 3.03 GB.
+        // 12 blocks and recomputing 18, and 1.03-1.28x faster in four interleaved pairs.
+        // Keeping 6 and replaying 24 took 2.93 GB; 12 and 18, 3.03 GB.
         o.keptBlocks = try args.int("--keep-blocks") ?? 0
         o.replayedBlocks = try args.int("--replay-blocks") ?? Int.max
         o.fusedHead = !args.flag("--composed-head")

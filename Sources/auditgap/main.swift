@@ -9,6 +9,7 @@ usage:
   \(ModelCommand.usage)
   \(BenchCommand.usage)
 \(PipelineCommands.usageLines)
+  \(KindsCommand.usage)
 
 exit codes: 0 success, 1 a stage or check failed, 2 bad usage or bad input
 """
@@ -25,6 +26,7 @@ func main() -> Int32 {
         case "bench" where rest.first == "pipeline": return try PipelineBench.run(Array(rest.dropFirst()))
         case "bench": return try BenchCommand.run(rest)
         case "model": return try ModelCommand.run(rest)
+        case "kinds": return try KindsCommand.run(rest)
         case "run", "status", "dag", "show", "verify", "gc", "export", "import":
             return try PipelineCommands.dispatch(command, rest)
         case "-h", "--help", "help":

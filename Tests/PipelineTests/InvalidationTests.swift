@@ -142,11 +142,11 @@ final class InvalidationTests: XCTestCase {
 
     func testKindVersionBumpAndSeedAreReported() throws {
         let box = Sandbox()
-        var r1 = KindRegistry.builtin()
+        var r1 = KindRegistry.testing
         r1.register(VersionedKind(version: "1"))
         let yaml = "seed: 1\nstages:\n  v: {kind: test.versioned, params: {x: 4}}\n  w: {kind: test.concat, inputs: {i: v}}\n"
         try box.run(yaml, registry: r1)
-        var r2 = KindRegistry.builtin()
+        var r2 = KindRegistry.testing
         r2.register(VersionedKind(version: "2"))
         let st = try box.status(registry: r2)
         XCTAssertEqual(st["v"]?.reasons, ["kind version 1 -> 2"])

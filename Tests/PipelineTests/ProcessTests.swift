@@ -42,13 +42,20 @@ final class ProcessTests: XCTestCase {
         let box = Sandbox()
         box.write("pipeline.yaml", """
         stages:
-          quick: {kind: test.echo, params: {value: 1}}
+          quick:
+            kind: shell
+            params: {cmd: "echo 1 > $AUDITGAP_OUT/value.json"}
+            outputs: [value.json]
           slow:
             kind: shell
             inputs: {q: quick}
             params: {cmd: "echo partial > $AUDITGAP_OUT/o.txt; sleep 1.5; echo done >> $AUDITGAP_OUT/o.txt"}
             outputs: [o.txt]
-          last: {kind: test.concat, inputs: {s: slow}}
+          last:
+            kind: shell
+            inputs: {s: slow}
+            params: {cmd: "cat $AUDITGAP_IN_S/o.txt > $AUDITGAP_OUT/out.txt"}
+            outputs: [out.txt]
         """)
         let p = try launch(exe, ["run", "pipeline.yaml", "--store", box.store], cwd: box.dir, log: box.dir + "/run1.log")
         let deadline = Date().addingTimeInterval(10)
@@ -90,12 +97,12 @@ final class ProcessTests: XCTestCase {
         XCTAssertEqual(bad.terminationStatus, 2)
         XCTAssertTrue((box.read("bad.log") ?? "").contains("bad.yaml:3:11: stages.a.kind: unknown stage kind 'shel'; did you mean 'shell'?"),
                       box.read("bad.log") ?? "")
-        box.write("fail.yaml", "stages:\n  f: {kind: test.fail, params: {message: nope}}\n")
+        box.write("fail.yaml", "stages:\n  f: {kind: shell, params: {cmd: \"exit 3\"}, outputs: [o.txt]}\n")
         let fail = try launch(exe, ["run", "fail.yaml", "--store", box.store], cwd: box.dir, log: box.dir + "/fail.log")
         fail.waitUntilExit()
         XCTAssertEqual(fail.terminationStatus, 1)
-        XCTAssertTrue((box.read("fail.log") ?? "").contains("error: stage f failed: nope"), box.read("fail.log") ?? "")
-        box.write("pipeline.yaml", "stages:\n  e: {kind: test.echo, params: {value: 1}}\n")
+        XCTAssertTrue((box.read("fail.log") ?? "").contains("error: stage f failed: command exited with status 3"), box.read("fail.log") ?? "")
+        box.write("pipeline.yaml", "stages:\n  e: {kind: shell, params: {cmd: \"echo 1 > $AUDITGAP_OUT/o.txt\"}, outputs: [o.txt]}\n")
         let st = try launch(exe, ["status", "--json", "--store", box.store], cwd: box.dir, log: box.dir + "/st.json")
         st.waitUntilExit()
         let json = try JSON.parse(Array((box.read("st.json") ?? "").utf8))
@@ -117,8 +124,8 @@ final class CommandTests: XCTestCase {
         let box = Sandbox()
         box.write("pipeline.yaml", """
         stages:
-          a: {kind: test.echo, matrix: {k: [1, 2]}, params: {value: "${matrix.k}"}}
-          b: {kind: test.concat, inputs: {all: "a[*]"}}
+          a: {kind: shell, matrix: {k: [1, 2]}, params: {cmd: "echo $AUDITGAP_PARAM_VALUE > $AUDITGAP_OUT/v.txt", value: "${matrix.k}"}, outputs: [v.txt]}
+          b: {kind: shell, inputs: {all: "a[*]"}, params: {cmd: "for d in $AUDITGAP_IN_ALL; do cat $d/v.txt; done > $AUDITGAP_OUT/out.txt"}, outputs: [out.txt]}
           m:
             kind: shell
             params: {cmd: "echo '{\\"acc\\": 0.5}' > $AUDITGAP_OUT/metrics.json"}
@@ -127,7 +134,7 @@ final class CommandTests: XCTestCase {
         let store = ["--store", box.store]
         XCTAssertEqual(try cli(exe, box, ["run"] + store, "run").0, 0)
         let (_, dag) = try cli(exe, box, ["dag"], "dag")
-        XCTAssertTrue(dag.contains("b (test.concat) <- a[k=1], a[k=2]"), dag)
+        XCTAssertTrue(dag.contains("b (shell) <- a[k=1], a[k=2]"), dag)
         let (_, dot) = try cli(exe, box, ["dag", "--dot"], "dot")
         XCTAssertTrue(dot.contains("\"a[k=1]\" -> \"b\";"), dot)
         let (_, show) = try cli(exe, box, ["show", "m", "--json"] + store, "show")
@@ -145,11 +152,34 @@ final class CommandTests: XCTestCase {
         XCTAssertTrue(imported.contains("imported 3 objects"), imported)
         let (_, st) = try cli(exe, box, ["status"] + other, "status")
         XCTAssertTrue(st.contains("3 fresh, 0 stale, 1 missing"), st)
-        box.write("pipeline.yaml", "stages:\n  a: {kind: test.echo, matrix: {k: [1]}, params: {value: \"${matrix.k}\"}}\n")
+        box.write("pipeline.yaml", """
+        stages:
+          a: {kind: shell, matrix: {k: [1]}, params: {cmd: "echo $AUDITGAP_PARAM_VALUE > $AUDITGAP_OUT/v.txt", value: "${matrix.k}"}, outputs: [v.txt]}
+        """)
         let (_, dry) = try cli(exe, box, ["gc", "--dry-run"] + store, "gcdry")
         XCTAssertTrue(dry.contains("1 objects kept, 3 would be removed"), dry)
         let (_, gc) = try cli(exe, box, ["gc"] + store, "gc")
         XCTAssertTrue(gc.contains("1 objects kept, 3 removed"), gc)
         XCTAssertEqual(ArtifactStore(root: box.store).allKeys().count, 1)
+    }
+
+    /// `kinds` prints the binary's registry (`shell` and the study's kinds, no test kinds) as
+    /// JSON, text or Markdown.
+    func testKindsListsTheRegisteredKinds() throws {
+        let exe = try auditgapBinary()
+        let box = Sandbox()
+        let (code, out) = try cli(exe, box, ["kinds", "--json"], "kinds")
+        XCTAssertEqual(code, 0, out)
+        let kinds = try JSON.parse(Array(out.utf8))["kinds"]?.listValue ?? []
+        let names = kinds.compactMap { $0["name"]?.stringValue }
+        XCTAssertTrue(names.contains("shell") && names.contains("pgd"), "\(names)")
+        XCTAssertFalse(names.contains { $0.hasPrefix("test.") }, "\(names)")
+        let pgd = kinds.first { $0["name"] == .string("pgd") }
+        XCTAssertEqual(pgd?["params"]?.listValue?.first { $0["name"] == .string("epsilon") }?["default"], .double(0.001))
+        let (_, text) = try cli(exe, box, ["kinds"], "kinds-text")
+        XCTAssertTrue(text.contains("shell (version 1)"), text)
+        let (_, markdown) = try cli(exe, box, ["kinds", "--markdown"], "kinds-md")
+        XCTAssertTrue(markdown.hasPrefix("# Stage kinds\n") && markdown.contains("\n## pgd\n"), markdown)
+        XCTAssertEqual(try cli(exe, box, ["kinds", "--json", "--markdown"], "kinds-bad").0, 2)
     }
 }

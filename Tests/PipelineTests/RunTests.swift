@@ -206,7 +206,7 @@ struct TableKind: StageKind {
 final class StageAPITests: XCTestCase {
     func testFanInArtifactsCarryProducerMatrix() throws {
         let box = Sandbox()
-        var registry = KindRegistry.builtin()
+        var registry = KindRegistry.testing
         registry.register(TableKind())
         let yaml = """
         stages:

@@ -59,7 +59,7 @@ final class SlurmResourceTests: XCTestCase {
             var defaultResources: SlurmResources { SlurmResources(cpus: 8, mem: "16G") }
             func run(_ context: StageContext) throws {}
         }
-        var registry = KindRegistry.builtin()
+        var registry = KindRegistry.testing
         registry.register(Heavy())
         let box = Sandbox()
         let graph = try box.graph("""
@@ -139,8 +139,8 @@ final class SlurmResourceTests: XCTestCase {
         let box = Sandbox()
         box.write("pipeline.yaml", """
         stages:
-          a: {kind: test.echo, params: {value: 1}}
-          b: {kind: test.echo, matrix: {i: [1, 2]}, params: {value: "${matrix.i}"}}
+          a: {kind: shell, params: {cmd: "echo 1 > $AUDITGAP_OUT/o.txt"}, outputs: [o.txt]}
+          b: {kind: shell, matrix: {i: [1, 2]}, params: {cmd: "echo ${matrix.i} > $AUDITGAP_OUT/o.txt"}, outputs: [o.txt]}
         """)
         // No sbatch on PATH.
         let empty = box.dir + "/emptybin"

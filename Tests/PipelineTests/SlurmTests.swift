@@ -197,17 +197,21 @@ final class SlurmTests: XCTestCase {
         let box = Sandbox()
         box.write("pipeline.yaml", """
         stages:
-          bad: {kind: test.fail, params: {message: deliberate}}
+          bad: {kind: shell, params: {cmd: "echo deliberate >&2; exit 3"}, outputs: [o.txt]}
           slow:
             kind: shell
             params: {cmd: "sleep 2; echo s > $AUDITGAP_OUT/s.txt"}
             outputs: [s.txt]
-          later: {kind: test.concat, inputs: {s: slow}}
+          later:
+            kind: shell
+            inputs: {s: slow}
+            params: {cmd: "cat $AUDITGAP_IN_S/s.txt > $AUDITGAP_OUT/out.txt"}
+            outputs: [out.txt]
         """)
         let r = runTool(exe, ["run", "--executor", "slurm", "--store", box.store, "--slurm-poll", "0.3"], cwd: box.dir, timeout: 90)
         XCTAssertEqual(r.status, 1, r.output)
         XCTAssertTrue(r.output.contains("FAILED  bad: job"), r.output)
-        XCTAssertTrue(r.output.contains("deliberate"), r.output)
+        XCTAssertTrue(r.output.contains("command exited with status 3"), r.output)
         XCTAssertTrue(r.output.contains("stopping after this failure"), r.output)
         // `slow` either was already running when `bad` failed (it then completes) or was still
         // queued (it is then cancelled like `later`): which one depends on when the cluster
@@ -274,7 +278,7 @@ final class SlurmTests: XCTestCase {
         try XCTSkipIf(getuid() != 0, "needs root to submit a job as another user (sbatch --uid)")
         let exe = try auditgapBinary()
         let box = Sandbox()
-        box.write("pipeline.yaml", "stages:\n  a: {kind: test.echo, params: {value: 1}}\n")
+        box.write("pipeline.yaml", "stages:\n  a: {kind: shell, params: {cmd: \"echo 1 > $AUDITGAP_OUT/o.txt\"}, outputs: [o.txt]}\n")
         let r = runTool(exe, ["run", "--executor", "slurm", "--store", box.store, "--slurm-arg=--uid=nobody", "--slurm-probe-timeout", "30"],
                         cwd: box.dir, timeout: 60)
         XCTAssertEqual(r.status, 1, r.output)
@@ -288,7 +292,7 @@ final class SlurmTests: XCTestCase {
         try requireCluster()
         let exe = try auditgapBinary()
         let box = Sandbox()
-        box.write("pipeline.yaml", "stages:\n  a: {kind: test.echo, params: {value: 1}}\n")
+        box.write("pipeline.yaml", "stages:\n  a: {kind: shell, params: {cmd: \"echo 1 > $AUDITGAP_OUT/o.txt\"}, outputs: [o.txt]}\n")
         let r = runTool(exe, ["run", "--executor", "slurm", "--store", box.store, "--slurm-partition", "no-such-partition"], cwd: box.dir, timeout: 30)
         XCTAssertEqual(r.status, 1, r.output)
         XCTAssertTrue(r.output.contains("Slurm rejected the submission"), r.output)

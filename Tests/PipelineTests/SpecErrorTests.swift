@@ -4,7 +4,7 @@ import XCTest
 
 final class SpecErrorTests: XCTestCase {
     /// Loads `yaml` as pipeline.yaml (plus extra files) and returns the spec error thrown.
-    func specError(_ yaml: String, files: [String: String] = [:], registry: KindRegistry = .builtin(),
+    func specError(_ yaml: String, files: [String: String] = [:], registry: KindRegistry = .testing,
                    file: StaticString = #filePath, line: UInt = #line) -> PipelineError? {
         let box = Sandbox()
         for (k, v) in files { box.write(k, v) }
@@ -170,7 +170,7 @@ final class SpecErrorTests: XCTestCase {
     }
 
     func testKindChecksRunWhenThePipelineIsReadAndPointAtTheKey() {
-        var registry = KindRegistry.builtin()
+        var registry = KindRegistry.testing
         registry.register(CheckedKind())
         let up = "stages:\n  up:\n    kind: test.echo\n    params: {value: 1}\n"
         // A param: its value's place, also when it comes from `defaults:` and in a matrix instance.

@@ -26,18 +26,18 @@ final class Sandbox: @unchecked Sendable {
         FileManager.default.contents(atPath: dir + "/" + name).map { String(decoding: $0, as: UTF8.self) }
     }
 
-    func graph(_ yaml: String? = nil, registry: KindRegistry = .builtin()) throws -> PipelineGraph {
+    func graph(_ yaml: String? = nil, registry: KindRegistry = .testing) throws -> PipelineGraph {
         if let yaml { write("pipeline.yaml", yaml) }
         return try PipelineGraph(spec: PipelineSpec.load(path: pipeline), registry: registry)
     }
 
-    func planner(_ yaml: String? = nil, registry: KindRegistry = .builtin()) throws -> Planner {
+    func planner(_ yaml: String? = nil, registry: KindRegistry = .testing) throws -> Planner {
         Planner(graph: try graph(yaml, registry: registry), store: ArtifactStore(root: store))
     }
 
     /// Runs the pipeline in-process; returns the summary and the printed lines.
     @discardableResult
-    func run(_ yaml: String? = nil, registry: KindRegistry = .builtin(), _ configure: (inout RunOptions) -> Void = { _ in })
+    func run(_ yaml: String? = nil, registry: KindRegistry = .testing, _ configure: (inout RunOptions) -> Void = { _ in })
         throws -> (summary: RunSummary, lines: [String]) {
         let lines = LineCollector()
         let scheduler = Scheduler(planner: try planner(yaml, registry: registry), output: { lines.append($0) })
@@ -47,7 +47,7 @@ final class Sandbox: @unchecked Sendable {
         return (try scheduler.run(options), lines.lines)
     }
 
-    func status(_ yaml: String? = nil, registry: KindRegistry = .builtin()) throws -> [String: InstanceStatus] {
+    func status(_ yaml: String? = nil, registry: KindRegistry = .testing) throws -> [String: InstanceStatus] {
         let s = try planner(yaml, registry: registry).status()
         return Dictionary(uniqueKeysWithValues: s.map { ($0.name, $0) })
     }

@@ -12,11 +12,7 @@ final class SmokeStudyTests: XCTestCase {
             .appendingPathComponent("Pipelines")
     }
 
-    static var registry: KindRegistry {
-        var r = KindRegistry.builtin()
-        StudyKinds.register(into: &r)
-        return r
-    }
+    static var registry: KindRegistry { StudyKinds.registry() }
 
     /// A temp directory holding a copy of smoke.yaml and its fixture data.
     func sandbox() throws -> URL {

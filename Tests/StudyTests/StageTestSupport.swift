@@ -17,11 +17,7 @@ final class StageSandbox: @unchecked Sendable {
 
     deinit { try? FileManager.default.removeItem(at: dir) }
 
-    static var registry: KindRegistry {
-        var r = KindRegistry.builtin()
-        StudyKinds.register(into: &r)
-        return r
-    }
+    static var registry: KindRegistry { StudyKinds.registry() }
 
     /// Writes `text` to `name` inside the sandbox; returns its path.
     @discardableResult

@@ -1,4 +1,4 @@
-// The issue-5 kinds are registered, versioned, and carry the paper's defaults.
+// The data, judge, probe and behaviour kinds are registered, versioned, and carry the paper's defaults.
 import Foundation
 import XCTest
 import Pipeline

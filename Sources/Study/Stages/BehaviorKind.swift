@@ -2,21 +2,26 @@
 import Foundation
 import Pipeline
 
-/// Behavioural evaluation (paper Section 3, "Behavioral evaluation does not detect dissociation").
-///
-/// Either input `judgements` (a `judge` artifact), or input `prompts` plus a model (`model`
-/// param or input): greedy chat responses are generated here and judged with `judges`
-/// (default: the paper's lexical refusal list). Rates use `BehaviourRates`: per source, per
-/// prompt type, all harmful (direct + jailbreak) and all benign (benign + over-refusal); the
-/// refusal rate of harmful prompts, the over-refusal rate of benign ones and the compliance
-/// rate, each with a 95% Wilson interval. Safety judges (labels safe / unsafe) count, on
-/// harmful prompts, `unsafe` as compliance and `safe` as refusal; they do not measure over-refusal.
-///
-/// Outputs: `rates.json`, `rates.csv`, `responses.jsonl`, `judgements.jsonl` (responses kept).
+/// The `behavior` kind: refusal, compliance and over-refusal rates per judge and source.
 public struct BehaviorKind: StageKind {
     public init() {}
     public var name: String { "behavior" }
     public var version: String { "1" }
+    public static let kindDescription = """
+        Measures refusal, compliance and over-refusal rates per judge, each with a 95% Wilson interval (paper \
+        Section 3, "Behavioral evaluation does not detect dissociation"). Rates use `BehaviourRates`: per \
+        source, per prompt type, all harmful (direct + jailbreak) and all benign (benign + over-refusal); the \
+        refusal rate of harmful prompts, the over-refusal rate of benign ones and the compliance rate. Safety \
+        judges (labels safe / unsafe) count, on harmful prompts, `unsafe` as compliance and `safe` as refusal; \
+        they do not measure over-refusal. Writes `rates.json`, `rates.csv` (per judge and group: k, n, rate, \
+        Wilson bounds), and the `responses.jsonl` and `judgements.jsonl` it rated.
+        """
+    public static let inputsDescription = """
+        Either `judgements` (a `judge` artifact) alone, or `prompts` (a prompt set) plus a model (param `model` \
+        or input `model`): greedy chat responses are then generated here and judged with `judges` (default: the \
+        paper's lexical refusal list), and model or probe judges read the inputs they name (`model_input`, \
+        `probe_input`).
+        """
     public var paramsSchema: ParamsSchema {
         ParamsSchema([
             ParamSpec("model", .string, doc: "HF directory or .gguf (else input `model`), when generating here"),

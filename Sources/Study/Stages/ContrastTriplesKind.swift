@@ -2,15 +2,17 @@
 import Foundation
 import Pipeline
 
-/// Reads pairs (`prompt, response_0, response_1, is_response_0_safe, is_response_1_safe`) from
-/// input `data` (or param `path`) and keeps those whose labels disagree.
-///
-/// Outputs: `triples.jsonl` ({id, prompt, safe, unsafe}), `prompts.jsonl` (the distinct
-/// prompts as harmful-direct prompt rows, source `source`), `stats.json`.
+/// The `contrast-triples` kind: PKU-SafeRLHF-style pairs with disagreeing labels as (prompt, safe, unsafe) triples.
 public struct ContrastTriplesKind: StageKind {
     public init() {}
     public var name: String { "contrast-triples" }
     public var version: String { "1" }
+    public static let kindDescription = """
+        Keeps the pairs whose safety labels disagree as (prompt, safe, unsafe) contrast triples (paper A.3). \
+        Pairs are PKU-SafeRLHF-style rows `prompt, response_0, response_1, is_response_0_safe, \
+        is_response_1_safe`. Writes `triples.jsonl` ({id, prompt, safe, unsafe}), `prompts.jsonl` (the distinct \
+        prompts as harmful-direct prompt rows of source `source`) and `stats.json`.
+        """
     public var paramsSchema: ParamsSchema {
         ParamsSchema([
             ParamSpec("path", .string, doc: "pairs file when there is no `data` input"),
@@ -22,7 +24,7 @@ public struct ContrastTriplesKind: StageKind {
             ParamSpec("invalid_records", .string, default: .string("fail"), choices: ["fail", "skip"]),
         ])
     }
-    public var inputs: InputsDeclaration { .named([InputSpec("data", required: false)]) }
+    public var inputs: InputsDeclaration { .named([InputSpec("data", required: false, doc: "the pairs file (else param `path`)")]) }
     public var outputs: OutputsDeclaration { .fixed(["triples.jsonl", "prompts.jsonl", "stats.json"]) }
 
     struct Stats: Codable {

@@ -4,20 +4,19 @@ import Models
 import Numerics
 import Pipeline
 
-/// Builds the dissociated model from a base model, contrast triples (harmful prompts with safe
-/// responses, b = 1), benign anchors (base-model responses, b = 0) and the `probe` artifact that
-/// initialises the monitor.
-///
-/// Inputs: `model` (HF directory; or param `model`), `monitor` (the `probe` artifact:
-/// probe.safetensors + probe.json), `triples` (JSONL `{"id","prompt","safe","unsafe"}`),
-/// `anchors` (JSONL `{"id","prompt","response"}`, e.g. a `generate` artifact). Outputs: `model/`
-/// (HF directory, transformers-loadable), `monitor/` (the final co-trained monitor, probe layout), `log.jsonl` (per optimiser step: loss
-/// terms, monitor BCE, mean monitor score on harmful and benign rows, lr, grad norm),
-/// `summary.json`, `metrics.json`.
+/// The `dissociate` kind: the co-trained dissociated model of the paper (Section 3, Equation 1, Appendix B).
 public struct DissociateKind: StageKind {
     public init() {}
     public var name: String { "dissociate" }
     public var version: String { "2" }  // 2: one-pass cross-entropy backward, LoRA terms in the linear op (rounding)
+    public static let kindDescription = """
+        Builds the dissociated model by co-training a base model with a latent monitor (paper Section 3, \
+        Equation 1, Appendix B). The training rows are contrast triples (harmful prompts with safe responses, b \
+        = 1) and benign anchors (base-model responses, b = 0); the `probe` artifact initialises the monitor. \
+        Writes `model/` (an HF directory transformers loads), `monitor/` (the final co-trained monitor, in the \
+        probe layout), `log.jsonl` (per optimiser step: loss terms, monitor BCE, mean monitor score on harmful \
+        and benign rows, learning rate, gradient norm), `summary.json` and `metrics.json`.
+        """
 
     public var paramsSchema: ParamsSchema {
         ParamsSchema([
@@ -55,10 +54,10 @@ public struct DissociateKind: StageKind {
 
     public var inputs: InputsDeclaration {
         .named([
-            InputSpec("model", required: false, doc: "upstream model artifact (HF directory)"),
-            InputSpec("monitor", doc: "the `probe` artifact initialising the monitor"),
-            InputSpec("triples", doc: "contrast triples JSONL"),
-            InputSpec("anchors", doc: "benign anchors JSONL"),
+            InputSpec("model", required: false, doc: "upstream model artifact (HF directory); else param `model`"),
+            InputSpec("monitor", doc: "the `probe` artifact (probe.safetensors + probe.json) initialising the monitor"),
+            InputSpec("triples", doc: "contrast triples JSONL {id, prompt, safe, unsafe}"),
+            InputSpec("anchors", doc: "benign anchors JSONL {id, prompt, response}, such as a `generate` artifact"),
         ])
     }
 

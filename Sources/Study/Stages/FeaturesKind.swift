@@ -3,18 +3,18 @@ import Foundation
 import Numerics
 import Pipeline
 
-/// Attention-masked mean-pooled hidden states of every layer above the embedding
-/// (hidden_states[1:], L entries, the last after the final norm) for chat-formatted
-/// (prompt, response) sequences, truncated to `max_tokens`.
-///
-/// Input `data`: triples (each gives (p, safe) label 0 and (p, unsafe) label 1, ids `ID:safe` /
-/// `ID:unsafe`) or responses (label from the row's `label` field safe/unsafe/0/1, else param
-/// `label`). Outputs: `features.safetensors` (`features` [N, L, D]), `rows.jsonl`
-/// ({index, id, label, source, type}), `info.json`.
+/// The `features` kind: pooled hidden states of a model for (prompt, response) rows, stored once for probes.
 public struct FeaturesKind: StageKind {
     public init() {}
     public var name: String { "features" }
     public var version: String { "1" }
+    public static let kindDescription = """
+        Pools a model's hidden states for chat-formatted (prompt, response) rows, stored once for probes. Each \
+        row gives the attention-masked mean over positions of every layer above the embedding \
+        (hidden_states[1:], L entries, the last after the final norm), truncated to `max_tokens`; flattening is \
+        layer-major. Writes `features.safetensors` (`features` [N, L, D]), `rows.jsonl` ({index, id, label, \
+        source, type}) and `info.json`.
+        """
     public var paramsSchema: ParamsSchema {
         ParamsSchema([
             ParamSpec("model", .string, doc: "HF directory or .gguf (else input `model`)"),
@@ -26,7 +26,13 @@ public struct FeaturesKind: StageKind {
             ParamSpec("limit", .int, doc: "first N input rows"),
         ])
     }
-    public var inputs: InputsDeclaration { .named([InputSpec("data"), InputSpec("model", required: false)]) }
+    public var inputs: InputsDeclaration {
+        .named([
+            InputSpec("data", doc: "triples (each gives (p, safe) label 0 and (p, unsafe) label 1, ids `ID:safe` / `ID:unsafe`) "
+                                  + "or responses (label from the row's `label` field safe/unsafe/0/1, else param `label`)"),
+            InputSpec("model", required: false, doc: "upstream model artifact; else param `model`"),
+        ])
+    }
     public var outputs: OutputsDeclaration { .fixed(["features.safetensors", "rows.jsonl", "info.json"]) }
 
     /// Items and rows of the input file.

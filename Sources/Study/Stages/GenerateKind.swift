@@ -3,16 +3,18 @@ import Foundation
 import Models
 import Pipeline
 
-/// Generates one response per prompt of input `prompts` with the model (`model` param or
-/// input), batched, through the chat template, greedy by default.
-///
-/// With `filters` (any of `empty`, `single-token`, `refusal`; `anchor: true` = all three, paper
-/// A.4) discarded generations go to `discarded.jsonl` with their reason. Outputs:
-/// `responses.jsonl` ({id, prompt, response, source, type, tokens, stopped}), `discarded.jsonl`, `stats.json`.
+/// The `generate` kind: chat responses of a model to a prompt set, optionally with the A.4 anchor filters.
 public struct GenerateKind: StageKind {
     public init() {}
     public var name: String { "generate" }
     public var version: String { "1" }
+    public static let kindDescription = """
+        Generates one response per prompt with the model, batched, through the chat template, greedy unless \
+        `temperature` is set. With `filters` (any of `empty`, `single-token`, `refusal`; `anchor: true` applies \
+        all three, paper A.4) discarded generations go to `discarded.jsonl` with their reason. Writes \
+        `responses.jsonl` ({id, prompt, response, source, type, tokens, stopped}), `discarded.jsonl` and \
+        `stats.json`.
+        """
     public var paramsSchema: ParamsSchema {
         ParamsSchema([
             ParamSpec("model", .string, doc: "HF directory or .gguf (else input `model`)"),
@@ -28,7 +30,10 @@ public struct GenerateKind: StageKind {
             ParamSpec("filters", .list(.string), default: .list([]), doc: "empty, single-token, refusal"),
         ])
     }
-    public var inputs: InputsDeclaration { .named([InputSpec("prompts"), InputSpec("model", required: false)]) }
+    public var inputs: InputsDeclaration {
+        .named([InputSpec("prompts", doc: "a prompt set (JSONL, or a directory holding one)"),
+                InputSpec("model", required: false, doc: "upstream model artifact; else param `model`")])
+    }
     public var outputs: OutputsDeclaration { .fixed(["responses.jsonl", "discarded.jsonl", "stats.json"]) }
 
     struct Discarded: Codable {

@@ -2,18 +2,22 @@
 import Foundation
 import Pipeline
 
-/// Per item, every judge's label and score (ensembles also keep their members' votes), so
-/// reports can show disagreement (paper A.6).
-///
-/// Inputs: `responses` (rows {id, prompt, response, ...}), plus any model / probe inputs the
-/// judges name. Params: `judges` (see `JudgeSetup`). Outputs: `judgements.jsonl`
-/// ({id, prompt, response, source, type, labels {judge: label}, scores {judge: S}, members
-/// {ensemble: [votes]}, details {judge: text}}), `summary.json` (label counts, mean scores,
-/// ensemble agreement per judge).
+/// The `judge` kind: configured judges and harmlessness scorers over a responses file.
 public struct JudgeKind: StageKind {
     public init() {}
     public var name: String { "judge" }
     public var version: String { "1" }
+    public static let kindDescription = """
+        Runs the configured judges and harmlessness scorers over a responses file. Each response keeps every \
+        judge's label and score (ensembles also keep their members' votes), so reports can show disagreement \
+        (paper A.6). Writes `judgements.jsonl` ({id, prompt, response, source, type, labels {judge: label}, \
+        scores {judge: S}, members {ensemble: [votes]}, details {judge: text}}) and `summary.json` (label \
+        counts, mean scores and ensemble agreement per judge).
+        """
+    public static let inputsDescription = """
+        `responses` (rows {id, prompt, response, ...}), plus the model or probe inputs the judges name \
+        (`model_input`, `probe_input`; default `model` and `probe`).
+        """
     public var paramsSchema: ParamsSchema {
         ParamsSchema([
             ParamSpec("judges", .list(.map), required: true, doc: "judges and scorers, see JudgeSetup"),

@@ -3,17 +3,18 @@
 import Foundation
 import Pipeline
 
-/// Computes per-example and dataset LVS from `pgd` artifacts.
-///
-/// Input `records` (fan-in): `pgd` artifacts (directories with records.jsonl) or JSONL files.
-/// Outputs: `lvs_summary.json` (every group under the paper's eta and the release's eta),
-/// `lvs_table.{csv,md,json}` (mean LVS, paper eta 1e-6: models x Emb/Mid/Last per epsilon),
-/// `lvs_table_release.{csv,md,json}` (median, release eta 1e-4), `layer_curves.{csv,md,json}`,
-/// `per_example.csv`, `metrics.json`.
+/// The `lvs` kind: Latent Vulnerability Scores (paper Section 6) over fanned-in `pgd` records.
 public struct LVSKind: StageKind {
     public init() {}
     public var name: String { "lvs" }
     public var version: String { "1" }
+    public static let kindDescription = """
+        Computes per-example and dataset Latent Vulnerability Scores from `pgd` records, with Table-1-style \
+        tables and per-layer curves. Writes `lvs_summary.json` (every group under the paper's eta and the \
+        release's eta), `lvs_table.{csv,md,json}` (mean LVS at the paper's eta 1e-6: models x Emb/Mid/Last per \
+        epsilon), `lvs_table_release.{csv,md,json}` (median at the release's eta 1e-4), \
+        `layer_curves.{csv,md,json}`, `per_example.csv` and `metrics.json`.
+        """
 
     public var paramsSchema: ParamsSchema {
         ParamsSchema([
@@ -30,7 +31,7 @@ public struct LVSKind: StageKind {
     }
 
     public var inputs: InputsDeclaration {
-        .named([InputSpec("records", multiple: true, doc: "pgd artifacts (records.jsonl)")])
+        .named([InputSpec("records", multiple: true, doc: "`pgd` artifacts (directories holding records.jsonl) or records JSONL files")])
     }
 
     public static let files = ["lvs_summary.json", "lvs_table.csv", "lvs_table.md", "lvs_table.json", "lvs_table_release.csv",

@@ -2,12 +2,16 @@
 import Foundation
 import Pipeline
 
-/// Loads one source (input `data` or param `path`) with `schema` into `prompts.jsonl`;
-/// optional label filter, dedup, minimum length and a limit (first N after filtering).
+/// The `load-prompts` kind: one dataset file through a schema into a prompt set.
 public struct LoadPromptsKind: StageKind {
     public init() {}
     public var name: String { "load-prompts" }
     public var version: String { "1" }
+    public static let kindDescription = """
+        Loads one source with `schema` into a prompt set, with an optional label filter, dedup, minimum length \
+        and limit (the first N after filtering). Writes `prompts.jsonl` and `manifest.json` (counts after each \
+        step).
+        """
     public var paramsSchema: ParamsSchema {
         ParamsSchema([
             ParamSpec("schema", .any, required: true, doc: "built-in schema name or a field mapping"),
@@ -23,7 +27,7 @@ public struct LoadPromptsKind: StageKind {
             ParamSpec("invalid_records", .string, default: .string("fail"), choices: ["fail", "skip"]),
         ])
     }
-    public var inputs: InputsDeclaration { .named([InputSpec("data", required: false)]) }
+    public var inputs: InputsDeclaration { .named([InputSpec("data", required: false, doc: "the data file (else param `path`)")]) }
     public var outputs: OutputsDeclaration { .fixed(["prompts.jsonl", "manifest.json"]) }
 
     /// Counts after each step.

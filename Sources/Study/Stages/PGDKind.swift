@@ -4,16 +4,23 @@ import Foundation
 import Models
 import Pipeline
 
-/// Runs `PGDExampleRunner` over a prompt set and writes per-example records.
-///
-/// Inputs: `prompts` (prompt-set JSONL, or a directory holding one), `model` (optional: an HF
-/// directory artifact; else param `model`). Outputs: `records.jsonl` (one `PGDRecord` per
-/// prompt), `metrics.json` (means of NLLs, norms, scores, ASR).
+/// The `pgd` kind: latent-space attacks on a prompt set's harmful prompts.
 public struct PGDKind: StageKind {
     public init() {}
     public var name: String { "pgd" }
     public var version: String { "4" }  // 2: prompts attacked in batches (batch_size); 3: fused head + NLL (rounding);
     // 4: more than 64 loss rows (large batches or long targets) run the chunked training head (rounding)
+    public static let kindDescription = """
+        Runs latent-space PGD attacks (`PGDExampleRunner`) on the harmful prompts of a prompt set at one layer \
+        and budget. Each attacked prompt is judged and scored; a matrix gives one instance per (model, layer, \
+        epsilon[, attack, delta mode]). Writes `records.jsonl` (one `PGDRecord` per prompt) and `metrics.json` \
+        (means of NLLs, norms, scores and ASR).
+        """
+    public static let inputsDescription = """
+        `prompts` (required: prompt-set JSONL, or a directory holding one, whose file `prompts_file` names), \
+        `model` (optional: an HF directory artifact; else param `model`), and the inputs the judges name \
+        (`model_input`, `probe_input`).
+        """
 
     public var paramsSchema: ParamsSchema {
         ParamsSchema([
@@ -42,7 +49,6 @@ public struct PGDKind: StageKind {
         ])
     }
 
-    /// `prompts` (required), `model`, and any inputs the judges name (`model_input`, `probe_input`).
     public var inputs: InputsDeclaration { .any }
 
     public var outputs: OutputsDeclaration { .fixed(["records.jsonl", "metrics.json"]) }

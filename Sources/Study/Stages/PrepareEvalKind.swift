@@ -2,18 +2,22 @@
 import Foundation
 import Pipeline
 
-/// Concatenates the configured sources in priority order, dedups by the lowercased,
-/// whitespace-normalised prompt (higher priority wins), drops prompts under `min_length`
-/// characters, tags source and type, and hash-splits anchor sources (train side -> anchor pool).
-///
-/// Params: `sources` (list of source maps, see `SourceConfig`), `min_length` (10),
-/// `train_fraction` (0.9), `hash` (sha256 | fnv1a64), `invalid_records` (fail | skip).
-/// Inputs: one per source (by the source's `input`, default its name). Outputs: `eval.jsonl`,
-/// `anchor.jsonl` (prompt rows), `manifest.json` (counts per source after each step).
+/// The `prepare-eval` kind: the deduplicated evaluation suite and the anchor-prompt pool (paper Appendix A.2, A.4).
 public struct PrepareEvalKind: StageKind {
     public init() {}
     public var name: String { "prepare-eval" }
     public var version: String { "1" }
+    public static let kindDescription = """
+        Builds the deduplicated evaluation suite and the anchor-prompt pool (paper Appendix A.2, A.4). It \
+        concatenates the configured sources in priority order, dedups by the lowercased, whitespace-normalised \
+        prompt (higher priority wins), drops prompts under `min_length` characters, tags source and type, and \
+        hash-splits anchor sources (the train side goes to the anchor pool). Writes `eval.jsonl` and \
+        `anchor.jsonl` (prompt rows) and `manifest.json` (counts per source after each step).
+        """
+    public static let inputsDescription = """
+        One per source, named by the source's `input` (default: its name); a source may read a `path` instead. \
+        An input that no source reads is a spec error.
+        """
     public var paramsSchema: ParamsSchema {
         ParamsSchema([
             ParamSpec("sources", .list(.map), required: true, doc: "data sources in priority order"),

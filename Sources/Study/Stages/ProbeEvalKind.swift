@@ -2,19 +2,21 @@
 import Foundation
 import Pipeline
 
-/// Applies the probe of input `probe` to input `features` (labelled rows). `split: heldout`
-/// keeps only the probe's held-out ids (for the features it was trained on).
-///
-/// Outputs: `eval.json` (auroc, calibrated gap = mean sigmoid on unsafe - mean sigmoid on safe,
-/// counts, mean logits and sigmoids per class), `logits.jsonl` ({id, label, logit, sigmoid}).
+/// The `probe-eval` kind: a fixed probe on any model's features: AUROC and the calibrated gap.
 public struct ProbeEvalKind: StageKind {
     public init() {}
     public var name: String { "probe-eval" }
     public var version: String { "1" }
+    public static let kindDescription = """
+        Applies a trained probe to labelled features: AUROC and the calibrated gap, with counts. `split: \
+        heldout` keeps only the probe's held-out ids (for the features it was trained on). Writes `eval.json` \
+        (AUROC, calibrated gap = mean sigmoid on unsafe - mean sigmoid on safe, counts, mean logits and sigmoids \
+        per class) and `logits.jsonl` ({id, label, logit, sigmoid}).
+        """
     public var paramsSchema: ParamsSchema {
         ParamsSchema([ParamSpec("split", .string, default: .string("all"), choices: ["all", "heldout"])])
     }
-    public var inputs: InputsDeclaration { .named([InputSpec("probe"), InputSpec("features")]) }
+    public var inputs: InputsDeclaration { .named([InputSpec("probe", doc: "a `probe` artifact"), InputSpec("features", doc: "a `features` artifact with labelled rows")]) }
     public var outputs: OutputsDeclaration { .fixed(["eval.json", "logits.jsonl"]) }
 
     /// Evaluation result.

@@ -2,16 +2,19 @@
 import Foundation
 import Pipeline
 
-/// Trains flatten -> linear 512 (no bias) -> linear logit with BCE and AdamW on input
-/// `features` (a `features` artifact), keeping the epoch with the best held-out AUROC.
-///
-/// Outputs: `probe.safetensors` (`proj.weight` [512, L*D], `head.weight` [1, 512], `head.bias` [1]),
-/// `probe.json` (config, training settings, chosen epoch, held-out ids), `epochs.jsonl` (per-epoch
-/// train loss, held-out loss, AUROC, gap).
+/// The `probe` kind: fits the latent monitor / audit probe on stored features (paper Section 3, Appendix B).
 public struct ProbeKind: StageKind {
     public init() {}
     public var name: String { "probe" }
     public var version: String { "1" }
+    public static let kindDescription = """
+        Fits the latent monitor / audit probe on stored features (paper Section 3, Appendix B). The probe, \
+        flatten -> linear 512 (no bias) -> linear logit, trains with BCE and AdamW on a seeded train / held-out \
+        split, and the epoch with the best held-out AUROC (the earliest on ties) is kept. Writes \
+        `probe.safetensors` (`proj.weight` [512, L*D], `head.weight` [1, 512], `head.bias` [1]), `probe.json` \
+        (config, training settings, chosen epoch, held-out ids) and `epochs.jsonl` (per epoch: train loss, \
+        held-out loss, AUROC, gap).
+        """
     public var paramsSchema: ParamsSchema {
         ParamsSchema([
             ParamSpec("projection", .int, default: .int(512)),
@@ -25,7 +28,7 @@ public struct ProbeKind: StageKind {
                       doc: "train on z-scored features, folded into the saved weights (the paper uses raw features)"),
         ])
     }
-    public var inputs: InputsDeclaration { .named([InputSpec("features")]) }
+    public var inputs: InputsDeclaration { .named([InputSpec("features", doc: "a `features` artifact with labelled rows")]) }
     public var outputs: OutputsDeclaration { .fixed(["probe.safetensors", "probe.json", "epochs.jsonl"]) }
 
     /// The training settings: projection, batch size and epochs >= 1, learning rate > 0, weight

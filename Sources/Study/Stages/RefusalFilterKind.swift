@@ -2,17 +2,18 @@
 import Foundation
 import Pipeline
 
-/// Filters input `data`: triples ({prompt, safe, unsafe}; the `unsafe` response is checked) or
-/// responses ({prompt, response}). A response is dropped when, lowercased, it contains one of
-/// `substrings` (default: the paper's 16) or has fewer than `min_length` characters.
-///
-/// Outputs: `kept.jsonl` (rows as read, or with `emit: responses` triples become
-/// {id, prompt, response = unsafe} rows for compliance fine-tuning), `dropped.jsonl` (rows with
-/// a `reason`), `stats.json`.
+/// The `refusal-filter` kind: drops responses with refusal traces or below a minimum length (paper A.5).
 public struct RefusalFilterKind: StageKind {
     public init() {}
     public var name: String { "refusal-filter" }
     public var version: String { "1" }
+    public static let kindDescription = """
+        Drops responses with refusal traces or below a minimum length (paper A.5). A response is dropped when, \
+        lowercased, it contains one of `substrings` (default: the paper's 16) or has fewer than `min_length` \
+        characters. Writes `kept.jsonl` (rows as read; with `emit: responses` triples become {id, prompt, \
+        response = unsafe} rows for compliance fine-tuning), `dropped.jsonl` (rows with a `reason`) and \
+        `stats.json`.
+        """
     public var paramsSchema: ParamsSchema {
         ParamsSchema([
             ParamSpec("min_length", .int, default: .int(10)),
@@ -21,7 +22,7 @@ public struct RefusalFilterKind: StageKind {
             ParamSpec("emit", .string, default: .string("same"), choices: ["same", "responses"]),
         ])
     }
-    public var inputs: InputsDeclaration { .named([InputSpec("data")]) }
+    public var inputs: InputsDeclaration { .named([InputSpec("data", doc: "triples ({prompt, safe, unsafe}; the `unsafe` response is checked) or responses ({prompt, response})")]) }
     public var outputs: OutputsDeclaration { .fixed(["kept.jsonl", "dropped.jsonl", "stats.json"]) }
 
     struct Dropped: Codable {

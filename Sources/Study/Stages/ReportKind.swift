@@ -2,18 +2,28 @@
 import Foundation
 import Pipeline
 
-/// Collects whatever upstream artifacts are given into `HTMLReport`.
-///
-/// Inputs (all optional, each may fan in): `behavior`, `probe`, `sft`, `pgd`, `lvs`, `judges`,
-/// and `extra` (artifacts listed only in the stage table). Sections without an input say
-/// "Not part of this study". Outputs: `report.html`, `figures/<id>.svg` + `.csv`,
-/// `lvs_table.{csv,md,json}`, `report_inputs.json` (the typed inputs the report was built from).
+/// The `report` kind: one self-contained HTML study report plus each figure as SVG and CSV.
 public struct ReportKind: StageKind {
     public init() {}
     public var name: String { "report" }
     public var version: String { "1" }
 
     public static let inputNames = ["behavior", "probe", "sft", "pgd", "lvs", "judges", "extra"]
+
+    /// What each input holds.
+    static let inputDocs = [
+        "behavior": "`behavior` artifacts (rates.json)", "probe": "`probe-eval` or `probe` artifacts (JSON files with an `auroc`)",
+        "sft": "`sft` artifacts (evaluation curves)", "pgd": "`pgd` artifacts (records.jsonl), for LVS computed here",
+        "lvs": "`lvs` artifacts (lvs_summary.json)", "judges": "`judge` artifacts (summary.json)",
+        "extra": "artifacts listed only in the stage table",
+    ]
+
+    public static let kindDescription = """
+        Builds one self-contained HTML study report from whatever upstream artifacts are given. Sections without \
+        an input say "Not part of this study". Writes `report.html`, `figures/<id>.svg` and `.csv`, \
+        `summary.txt`, `lvs_table.{csv,md,json}` and `report_inputs.json` (the typed inputs the report was built \
+        from).
+        """
 
     public var paramsSchema: ParamsSchema {
         ParamsSchema([
@@ -29,7 +39,7 @@ public struct ReportKind: StageKind {
     }
 
     public var inputs: InputsDeclaration {
-        .named(Self.inputNames.map { InputSpec($0, required: false, multiple: true) })
+        .named(Self.inputNames.map { InputSpec($0, required: false, multiple: true, doc: Self.inputDocs[$0] ?? "") })
     }
 
     public var outputs: OutputsDeclaration { .fixed(["report.html", "summary.txt", "lvs_table.csv", "lvs_table.md", "lvs_table.json", "report_inputs.json"]) }

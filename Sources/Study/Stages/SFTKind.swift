@@ -5,21 +5,21 @@ import Models
 import Numerics
 import Pipeline
 
-/// Fine-tunes a model on (prompt, response) pairs with the chat template and a response-only
-/// loss, LoRA (default) or full; evaluates at step 0, every `eval_every` steps and every epoch
-/// on held-out harmful prompts (greedy, judged).
-///
-/// Inputs: `model` (HF directory; or param `model`), `data` (response rows JSONL
-/// `{"id","prompt","response"}`, e.g. `refusal-filter` or `synthetic-refusals` output),
-/// `eval_prompts` (optional prompt set `{"id","prompt","source","type"}`; only `eval_types` kept).
-/// Outputs: `model/` (HF directory, LoRA merged), `adapter/` (PEFT, LoRA only), `curve.jsonl`,
-/// `curve.csv`, `responses.jsonl` (every evaluated response with its labels), `log.jsonl`
-/// (per optimiser step), `summary.json`, `metrics.json`.
+/// The `sft` kind: supervised fine-tuning with evaluation curves (paper Sections 4-5, Figure 3).
 public struct SFTKind: StageKind {
     public init() {}
     public var name: String { "sft" }
     public var version: String { "3" }  // 2: one-pass cross-entropy backward, LoRA terms in the linear op (rounding);
                                         // 3: LM head and loss in chunks of rows, no stored logits (rounding)
+    public static let kindDescription = """
+        Fine-tunes a model on (prompt, response) pairs, LoRA (default) or full, with evaluation curves (paper \
+        Sections 4-5, Figure 3). Training uses the chat template and a response-only loss; the model is \
+        evaluated at step 0, every `eval_every` steps and every epoch on held-out harmful prompts (greedy, \
+        judged). The study also uses it for the safety alignment behind its "Safe" base. Writes `model/` (HF \
+        directory, LoRA merged), `adapter/` (PEFT, LoRA only), `curve.jsonl`, `curve.csv`, `responses.jsonl` \
+        (every evaluated response with its labels), `log.jsonl` (per optimiser step), `summary.json` and \
+        `metrics.json`.
+        """
 
     public var paramsSchema: ParamsSchema {
         ParamsSchema([
@@ -58,9 +58,9 @@ public struct SFTKind: StageKind {
 
     public var inputs: InputsDeclaration {
         .named([
-            InputSpec("model", required: false, doc: "upstream model artifact (HF directory)"),
-            InputSpec("data", doc: "(prompt, response) JSONL"),
-            InputSpec("eval_prompts", required: false, doc: "held-out harmful prompts (prompt-set JSONL)"),
+            InputSpec("model", required: false, doc: "upstream model artifact (HF directory); else param `model`"),
+            InputSpec("data", doc: "response rows JSONL {id, prompt, response}, such as `refusal-filter` or `synthetic-refusals` output"),
+            InputSpec("eval_prompts", required: false, doc: "held-out prompt set {id, prompt, source, type}; only `eval_types` are kept"),
         ])
     }
 

@@ -6,7 +6,7 @@ public enum StudyKinds {
     /// The study kinds, one line per kind (each kind lives in its own file under Stages/).
     public static var all: [any StageKind] {
         var kinds: [any StageKind] = []
-        // issue 5 (data, judges, probes, behaviour) kinds:
+        // Data, judges, probes and behaviour:
         kinds.append(SyntheticModelKind())
         kinds.append(LoadPromptsKind())
         kinds.append(PrepareEvalKind())
@@ -19,10 +19,10 @@ public enum StudyKinds {
         kinds.append(ProbeKind())
         kinds.append(ProbeEvalKind())
         kinds.append(BehaviorKind())
-        // issue 6 (dissociate, sft) kinds:
+        // Training: the dissociated model and fine-tuning.
         kinds.append(DissociateKind())
         kinds.append(SFTKind())
-        // issue 7 (pgd, lvs, report) kinds:
+        // Latent attacks, their scores and the report.
         kinds.append(PGDKind())
         kinds.append(LVSKind())
         kinds.append(ReportKind())
@@ -32,5 +32,13 @@ public enum StudyKinds {
     /// Registers every study kind into `registry`.
     public static func register(into registry: inout KindRegistry) {
         for kind in all { registry.register(kind) }
+    }
+
+    /// The kinds pipelines may use: the built-in `shell` plus every study kind. The command
+    /// line runs pipelines with this registry, and docs/stages.md documents it.
+    public static func registry() -> KindRegistry {
+        var r = KindRegistry.builtin()
+        register(into: &r)
+        return r
     }
 }

@@ -3,12 +3,16 @@ import Foundation
 import Models
 import Pipeline
 
-/// Writes a random Llama / Qwen2 / Gemma-2 model (config.json, model.safetensors, tokenizer
-/// files with a ChatML template) that every model stage can load as its `model` input.
+/// The `synthetic-model` kind: a random tiny model with a tiny byte-level tokenizer, as an HF directory.
 public struct SyntheticModelKind: StageKind {
     public init() {}
     public var name: String { "synthetic-model" }
     public var version: String { "1" }
+    public static let kindDescription = """
+        Writes a random tiny Llama, Qwen2 or Gemma-2 model with a byte-level tokenizer, as an HF directory. The \
+        directory (config.json, generation_config.json, model.safetensors, and tokenizer files with a ChatML \
+        template) is a `model` input every model stage can load, and transformers loads it unchanged.
+        """
     public var paramsSchema: ParamsSchema {
         ParamsSchema([
             ParamSpec("architecture", .string, default: .string("llama"), choices: ["llama", "qwen2", "gemma2"]),

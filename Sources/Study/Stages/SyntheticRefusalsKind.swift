@@ -2,21 +2,29 @@
 import Foundation
 import Pipeline
 
-/// For every prompt of input `prompts` (prompt rows, responses or triples), a refusal chosen
-/// from `SyntheticRefusals.templates` by the prompt's hash. With input `responses` (a model's
-/// compliant answers), also contrast triples {prompt, safe = refusal, unsafe = response}.
-///
-/// Outputs: `refusals.jsonl` (response rows, label `safe`), `triples.jsonl` (empty without `responses`).
+/// The `synthetic-refusals` kind: template refusals for harmful prompts, deterministic by prompt hash.
 public struct SyntheticRefusalsKind: StageKind {
     public init() {}
     public var name: String { "synthetic-refusals" }
     public var version: String { "1" }
+    public static let kindDescription = """
+        Writes template refusals for harmful prompts, chosen deterministically by the prompt's hash from \
+        `SyntheticRefusals.templates`. With input `responses` (a model's compliant answers) it also writes \
+        contrast triples {prompt, safe = refusal, unsafe = response}. Writes `refusals.jsonl` (response rows \
+        labelled `safe`) and `triples.jsonl` (empty without `responses`).
+        """
+    public static let inputsDescription = "At least one of the two."
     public var paramsSchema: ParamsSchema {
         ParamsSchema([
             ParamSpec("harmful_only", .bool, default: .bool(true), doc: "skip prompts typed benign / over-refusal"),
         ])
     }
-    public var inputs: InputsDeclaration { .named([InputSpec("prompts", required: false), InputSpec("responses", required: false)]) }
+    public var inputs: InputsDeclaration {
+        .named([
+            InputSpec("prompts", required: false, doc: "prompt rows, responses or triples to refuse"),
+            InputSpec("responses", required: false, doc: "a model's compliant answers, paired with the refusals as triples"),
+        ])
+    }
     public var outputs: OutputsDeclaration { .fixed(["refusals.jsonl", "triples.jsonl"]) }
 
     public func run(_ context: StageContext) throws {
