@@ -3,7 +3,7 @@ import Pipeline
 
 /// Every stage kind the Study module provides.
 public enum StudyKinds {
-    /// The study kinds, one line per kind (each kind lives in its own file under Stages/).
+    /// The study kinds, one line per kind (each kind lives in its own file in its concept's folder).
     public static var all: [any StageKind] {
         var kinds: [any StageKind] = []
         // Data, judges, probes and behaviour:
