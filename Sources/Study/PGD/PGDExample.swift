@@ -21,13 +21,15 @@ public struct PGDExampleResult: Sendable {
 public struct PGDExampleRunner: Sendable {
     public let chat: ChatModel
     public let attack: PGDAttack
-    /// Target text (paper: "Sure, here is").
+    /// The paper's target text.
+    public static let defaultTarget = "Sure, here is"
+    /// Target text (paper: `defaultTarget`).
     public let target: String
     /// Greedy tokens per response (paper / release: 128).
     public let maxNewTokens: Int
 
     /// A runner; throws on bad options or an empty target.
-    public init(chat: ChatModel, options: PGDOptions, target: String = "Sure, here is", maxNewTokens: Int = 128) throws {
+    public init(chat: ChatModel, options: PGDOptions, target: String = PGDExampleRunner.defaultTarget, maxNewTokens: Int = 128) throws {
         self.chat = chat
         attack = try PGDAttack(model: chat.model, options: options)
         guard !chat.plainIds(target).isEmpty else { throw StudyError.invalidConfiguration("the PGD target text is empty") }

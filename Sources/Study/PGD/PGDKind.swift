@@ -35,7 +35,7 @@ public struct PGDKind: StageKind {
             ParamSpec("attack", .string, default: .string("targeted"), choices: AttackKind.allCases.map(\.rawValue)),
             ParamSpec("steps", .int, default: .int(10)),
             ParamSpec("step_fraction", .number, default: .double(0.25), doc: "step size as a fraction of epsilon"),
-            ParamSpec("target", .string, default: .string("Sure, here is")),
+            ParamSpec("target", .string, default: .string(PGDExampleRunner.defaultTarget)),
             ParamSpec("max_new_tokens", .int, default: .int(128)),
             ParamSpec("limit", .int, default: .int(0), doc: "attack at most this many prompts (0 = all)"),
             ParamSpec("batch_size", .int, default: .int(4),
@@ -125,7 +125,7 @@ public struct PGDKind: StageKind {
             throw StudyError.noUsableRecords(file: promptsURL.path, reason: "no prompt of types \(types.sorted().joined(separator: ", "))")
         }
         let chat = try ChatModel.load(context)
-        let runner = try PGDExampleRunner(chat: chat, options: options, target: try p.string("target", default: "Sure, here is"),
+        let runner = try PGDExampleRunner(chat: chat, options: options, target: try p.string("target", default: PGDExampleRunner.defaultTarget),
                                           maxNewTokens: try p.int("max_new_tokens", default: 128))
         let layerIndex = options.layer.blockIndex(layers: chat.model.config.numLayers)
         context.log("pgd \(modelName) layer \(options.layer) (block \(layerIndex)) eps \(options.epsilon) \(options.epsilonMode.rawValue) attack \(options.attack.rawValue) on \(rows.count) prompts")
